@@ -1,0 +1,211 @@
+"""Train the synthfaces StyleGAN2 as a real, unconditional GAN on photo-style renders.
+
+Taught in ``notebooks/00_synthfaces.ipynb``. Non-saturating logistic loss, lazy R1 on reals,
+style-mixing regularisation, an EMA generator; no labels and no factor ever reach the generator,
+so whatever it knows about smiles it learned from static images — the paper's premise.
+
+    python -m helpers.worlds.synthfaces.train_gan --steps 20000          # resumes if a state exists
+    python -m helpers.worlds.synthfaces.train_gan --export-only          # write data/synthfaces_g.pt
+
+The training state (G, D, EMA, optimisers, step) is saved atomically every ``--save-every`` steps,
+so an interrupted run resumes where it stopped. The exported generator has the rosinality layout
+``{"g_ema", "latent_avg"}`` plus its ``config``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ...files import atomic_write
+from ...stylegan2 import Discriminator, Generator, save_generator
+from . import renderer
+
+DATA = Path(__file__).resolve().parents[3] / "data"
+GAN_CONFIG = dict(size=64, style_dim=128, n_mlp=4, channel_multiplier=1, channel_max=96,
+                  channel_scale=0.125, lr_mlp=0.01)
+D_CONFIG = dict(size=64, channel_multiplier=1, channel_max=96, channel_scale=0.125)
+
+
+def real_batch(step: int, batch: int, seed: int, size: int) -> torch.Tensor:
+    """Photo-style renders for one step: a fixed function of (seed, step), so resumes replay."""
+    rng_seed = (seed * 1_000_003 + step) % (2 ** 31)
+    f = renderer.sample_factors(batch, seed=rng_seed)
+    return renderer.render(f, style="photo", size=size, seeds=rng_seed)
+
+
+def _requires_grad(module, flag):
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def _latents(batch, dim, mixing, gen):
+    """Two z per sample when style mixing applies (prob ``mixing``), else one."""
+    z = torch.randn(batch, dim, generator=gen)
+    if torch.rand((), generator=gen) < mixing:
+        return z, torch.randn(batch, dim, generator=gen)
+    return z, None
+
+
+def generate(g: Generator, z, z2, gen):
+    if z2 is None:
+        return g(z, noise_mode="random")
+    cut = int(torch.randint(1, g.num_ws, (), generator=gen))
+    return g(z, mix_latent=z2, mix_index=cut, noise_mode="random")
+
+
+class Trainer:
+    """Holds G, D, EMA and optimisers; ``state_dict``/``load_state_dict`` make a run resumable."""
+
+    def __init__(self, args):
+        self.args = args
+        self.g = Generator(**GAN_CONFIG)
+        self.d = Discriminator(**D_CONFIG)
+        self.g_ema = Generator(**GAN_CONFIG).eval()
+        self.g_ema.load_state_dict(self.g.state_dict())
+        _requires_grad(self.g_ema, False)
+        c = args.r1_every / (args.r1_every + 1)
+        self.g_opt = torch.optim.Adam(self.g.parameters(), lr=args.lr, betas=(0.0, 0.99))
+        self.d_opt = torch.optim.Adam(self.d.parameters(), lr=args.lr * c, betas=(0.0, 0.99 ** c))
+        self.step = 0
+        self.gen = torch.Generator().manual_seed(args.seed)
+        self.log = []
+
+    def state_dict(self):
+        return {"g": self.g.state_dict(), "d": self.d.state_dict(), "g_ema": self.g_ema.state_dict(),
+                "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
+                "step": self.step, "rng": self.gen.get_state(), "log": json.dumps(self.log),
+                "g_config": GAN_CONFIG, "d_config": D_CONFIG}
+
+    def load_state_dict(self, state):
+        for name in ("g", "d", "g_ema"):
+            getattr(self, name).load_state_dict(state[name])
+        self.g_opt.load_state_dict(state["g_opt"])
+        self.d_opt.load_state_dict(state["d_opt"])
+        self.step = int(state["step"])
+        self.gen.set_state(state["rng"])
+        self.log = json.loads(state["log"])
+
+    def train_step(self):
+        a, g, d, b = self.args, self.g, self.d, self.args.batch
+        real = real_batch(self.step, b, a.seed, GAN_CONFIG["size"])
+        # discriminator
+        _requires_grad(g, False), _requires_grad(d, True)
+        with torch.no_grad():
+            fake = generate(g, *_latents(b, g.style_dim, a.mixing, self.gen), self.gen)
+        d_loss = F.softplus(d(fake)).mean() + F.softplus(-d(real)).mean()
+        self.d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.d_opt.step()
+        r1 = torch.zeros(())
+        if self.step % a.r1_every == 0:
+            real.requires_grad_(True)
+            (grad,) = torch.autograd.grad(d(real).sum(), real, create_graph=True)
+            r1 = grad.pow(2).sum([1, 2, 3]).mean()
+            self.d_opt.zero_grad(set_to_none=True)
+            (a.r1 / 2 * r1 * a.r1_every).backward()
+            self.d_opt.step()
+        # generator
+        _requires_grad(g, True), _requires_grad(d, False)
+        fake = generate(g, *_latents(b, g.style_dim, a.mixing, self.gen), self.gen)
+        g_loss = F.softplus(-d(fake)).mean()
+        self.g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.g_opt.step()
+        # EMA with a ramp-up, half-life ``ema_kimg`` thousand images
+        ema_nimg = min(a.ema_kimg * 1000, (self.step + 1) * b * 0.05) if a.ema_rampup else a.ema_kimg * 1000
+        beta = 0.5 ** (b / max(ema_nimg, 1e-8))
+        with torch.no_grad():
+            for pe, p in zip(self.g_ema.parameters(), g.parameters()):
+                pe.lerp_(p, 1 - beta)
+            for be, bb in zip(self.g_ema.buffers(), g.buffers()):
+                be.copy_(bb)
+        self.step += 1
+        return {"step": self.step, "d": d_loss.item(), "g": g_loss.item(), "r1": r1.item()}
+
+
+def state_path(args) -> Path:
+    return Path(args.state)
+
+
+def save_state(trainer, path: Path):
+    atomic_write(path, lambda f: torch.save(trainer.state_dict(), f))
+
+
+def export(trainer, out: Path):
+    """Write the EMA generator in the rosinality layout with its latent average."""
+    latent_avg = trainer.g_ema.mean_latent(4096).squeeze(0)
+    save_generator(out, trainer.g_ema, latent_avg,
+                   extra={"trained_steps": trainer.step, "trained_images": trainer.step * trainer.args.batch})
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=20000, help="train until this many steps in total")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.0025)
+    p.add_argument("--r1", type=float, default=0.5, help="R1 weight gamma")
+    p.add_argument("--r1-every", type=int, default=16, help="lazy regularisation interval")
+    p.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability")
+    p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life, thousands of images")
+    p.add_argument("--no-ema-rampup", dest="ema_rampup", action="store_false")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1 for background runs: 2 collapse when the other core is busy)")
+    p.add_argument("--state", default=str(DATA / "training" / "gan_state.pt"))
+    p.add_argument("--out", default=str(DATA / "synthfaces_g.pt"))
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this long")
+    p.add_argument("--export-only", action="store_true")
+    p.add_argument("--device", default="cpu")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    trainer = Trainer(args)
+    path = state_path(args)
+    if path.exists():
+        trainer.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        print(f"resumed from {path} at step {trainer.step}", flush=True)
+    if args.export_only:
+        export(trainer, Path(args.out))
+        print(f"wrote {args.out} (step {trainer.step})")
+        return 0
+    start = time.time()
+    bar = tqdm(total=args.steps, initial=trainer.step, desc="GAN steps", mininterval=10)
+    log_path = path.with_suffix(".log.jsonl")
+    while trainer.step < args.steps:
+        t0 = time.time()
+        rec = trainer.train_step()
+        rec["sec"] = round(time.time() - t0, 3)
+        trainer.log = trainer.log[-499:] + [rec]
+        bar.update(1)
+        bar.set_postfix(d=f"{rec['d']:.3f}", g=f"{rec['g']:.3f}")
+        done = args.max_minutes is not None and time.time() - start > args.max_minutes * 60
+        if trainer.step % args.save_every == 0 or trainer.step >= args.steps or done:
+            save_state(trainer, path)
+            export(trainer, Path(args.out))
+            with open(log_path, "a") as f:
+                f.write(json.dumps({"step": trainer.step, "time": time.time(),
+                                    "d": float(np.mean([r["d"] for r in trainer.log[-args.save_every:]])),
+                                    "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]]))})
+                        + "\n")
+        if done:
+            break
+    bar.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
