@@ -165,7 +165,7 @@ def _draw(f: torch.Tensor, size: int, flat: bool, seeds) -> tuple[torch.Tensor, 
         return cx + rx * torch.sin(theta), torch.cos(theta).clamp(min=0.05)
 
     # background: vertical gradient of one hue
-    hue = col["background_hue"].view(B)
+    hue = 0.85 * col["background_hue"].view(B)  # < 1 so that hue 0 and 1 differ (no wrap-around)
     top, bottom = _hsv(hue, 0.35 + 0 * hue, 0.92 + 0 * hue), _hsv(hue, 0.55 + 0 * hue, 0.55 + 0 * hue)
     t = (y + 1) / 2
     img = top * (1 - t) + bottom * t
@@ -175,7 +175,7 @@ def _draw(f: torch.Tensor, size: int, flat: bool, seeds) -> tuple[torch.Tensor, 
     skin = skin + torch.tensor([0.10, -0.03, -0.03], device=dev).view(1, 3, 1, 1) * anger
     hair = _lerp_palette(col["hair_color"].view(B), HAIR)
     hair = hair * (1 - age ** 1.5) + torch.tensor(GREY, device=dev).view(1, 3, 1, 1) * age ** 1.5
-    cloth = _hsv(col["clothing_hue"].view(B), 0.6 + 0 * hue, 0.55 + 0 * hue)
+    cloth = _hsv(0.85 * col["clothing_hue"].view(B) + 0.5, 0.6 + 0 * hue, 0.55 + 0 * hue)
     shadow = skin * 0.72
 
     # long hair behind the head

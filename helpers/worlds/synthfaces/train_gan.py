@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ...files import atomic_write
+from ...shipped import record
 from ...stylegan2 import Discriminator, Generator, save_generator
 from . import renderer
 
@@ -145,6 +146,8 @@ def export(trainer, out: Path):
     latent_avg = trainer.g_ema.mean_latent(4096).squeeze(0)
     save_generator(out, trainer.g_ema, latent_avg,
                    extra={"trained_steps": trainer.step, "trained_images": trainer.step * trainer.args.batch})
+    if Path(out).resolve().parent == DATA:
+        record(out, f"python -m helpers.worlds.synthfaces.train_gan --steps {trainer.step}")
 
 
 def parse_args(argv=None):

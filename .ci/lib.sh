@@ -1,0 +1,63 @@
+# Shared steps of .ci/book.sh and .ci/test.sh. Source it from the repository root.
+set -euo pipefail
+
+VENV=.venv
+PY="$VENV/bin/python"
+TORCH_PIN="torch==2.13.0"   # a CPU wheel here; plain `torch` would pull a multi-GB CUDA build
+STAGE_TIMES=()
+
+# stage NAME CMD...: run one step, print its wall time, and remember it for the summary.
+stage() {
+  local name=$1 t0=$SECONDS; shift
+  echo "==> $name"
+  "$@"
+  STAGE_TIMES+=("$(printf '%6ss  %s' $((SECONDS - t0)) "$name")")
+  echo "<== $name: $((SECONDS - t0)) s"
+}
+
+print_stage_times() {
+  echo "---- wall time per stage ----"
+  printf '%s\n' "${STAGE_TIMES[@]}"
+}
+
+# The project venv. Reinstalling takes a minute, so it is skipped while pyproject.toml is unchanged.
+ensure_venv() {
+  [ -x "$PY" ] || python3 -m venv "$VENV"
+  local stamp="$VENV/.installed" want
+  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    echo "venv up to date ($VENV)"; return
+  fi
+  # torch first and pinned, so `-e .` finds `torch>=2.1` satisfied and pulls no CUDA build.
+  "$PY" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torch") is None)' \
+    || "$PY" -m pip install -q "$TORCH_PIN"
+  "$PY" -m pip install -q -e '.[book,test]'
+  echo "$want" > "$stamp"
+}
+
+# MathJax, requirejs and the widgets HTML manager from the npm registry, so the site needs no CDN.
+# Versions and hashes are pinned in book/_vendor/package-lock.json; node_modules/ and site/ are
+# gitignored. Only site/vendor/ reaches the built site (html_extra_path in _config.yml): a folder
+# outside _static/, because every .js file in _static/ becomes a script tag on every page.
+vendor_js() {
+  local dir=book/_vendor
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.ci"; then
+    npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
+    cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.ci"
+  fi
+  local nm="$dir/node_modules" out="$dir/site/vendor"
+  rm -rf "$dir/site"; mkdir -p "$out/mathjax" "$out/html-manager"
+  cp -r "$nm/mathjax/es5/." "$out/mathjax/"
+  cp "$nm/requirejs/require.js" "$out/require.js"
+  cp -r "$nm/@jupyter-widgets/html-manager/dist/." "$out/html-manager/"
+  rm -f "$out"/html-manager/*.map
+}
+
+# Execute every notebooks/[0-9]*.ipynb into book/chapters/ with papermill (one driver process).
+execute_notebooks() { "$PY" .ci/execute_notebooks.py; }
+
+# Render the executed notebooks; warnings are errors, nothing is executed a second time.
+build_book() {
+  "$VENV/bin/jupyter-book" build book --config _config.yml --all -W -n --keep-going
+  echo "site: $PWD/book/_build/html/index.html"
+}

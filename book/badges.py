@@ -1,0 +1,96 @@
+"""Give every notebooks/*.ipynb the same opening: an Open-in-Colab badge, then a Colab-only install.
+
+    python book/badges.py          # normalise the notebooks in place (only those that change)
+    python book/badges.py --check  # change nothing; exit 1 if a notebook is not normalised
+
+The two cells are found by their tags and rebuilt at the top, so running this twice changes nothing.
+Every notebook must also have a cell tagged ``parameters`` (papermill injects values after it, and
+the book's chapters rely on it); notebooks lacking one are listed and the exit code is 1.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+
+REPOSITORY = "micromotion-book/micromotion-book"  # GitHub owner/name: the one place it is written
+BRANCH = "main"
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+BADGE_TAG, INSTALL_TAG = "colab-badge", "colab-install"
+
+
+def badge_source(name: str) -> str:
+    url = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/notebooks/{name}"
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+
+
+def install_source() -> str:
+    # `!pip` inside an `if` is valid IPython; everywhere but Colab the cell does nothing.
+    return ("# On Colab, install this book's package; elsewhere it is already installed.\n"
+            "import sys\n"
+            'if "google.colab" in sys.modules:\n'
+            f'    !pip install -q "git+https://github.com/{REPOSITORY}"')
+
+
+def tags(cell: dict) -> list:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def normalised(nb: dict, name: str) -> dict:
+    """A copy of ``nb`` whose first two cells are the badge and the install cell, built afresh."""
+    nb = copy.deepcopy(nb)
+    body = [c for c in nb["cells"] if not {BADGE_TAG, INSTALL_TAG} & set(tags(c))]
+    badge = {"cell_type": "markdown", "metadata": {"tags": [BADGE_TAG]}, "source": badge_source(name)}
+    # remove-cell: the install is for Colab only, the rendered book does not show it.
+    install = {"cell_type": "code", "execution_count": None, "outputs": [],
+               "metadata": {"tags": [INSTALL_TAG, "remove-cell"]}, "source": install_source()}
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):  # cell ids exist from 4.5 on
+        badge["id"], install["id"] = BADGE_TAG, INSTALL_TAG
+    nb["cells"] = [badge, install] + body
+    return nb
+
+
+def comparable(nb: dict) -> dict:
+    """What the badges decide: sources as strings (Jupyter may store lists of lines), and no
+    execution counts (running the install cell in Jupyter must not make a notebook unnormalised)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+        cell.pop("execution_count", None)
+    return nb
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing, fail if a notebook would change")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    args = parser.parse_args(argv)
+
+    paths = args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb"))
+    unnormalised, no_parameters = [], []
+    for path in paths:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        if not any("parameters" in tags(c) for c in nb["cells"]):
+            no_parameters.append(path.name)
+        new = normalised(nb, path.name)
+        if comparable(new) == comparable(nb):
+            continue
+        unnormalised.append(path.name)
+        if not args.check:  # the layout Jupyter itself writes, so saving in Jupyter makes no diff
+            path.write_text(json.dumps(new, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+
+    verb = "not normalised (run: python book/badges.py)" if args.check else "normalised"
+    for name in unnormalised:
+        print(f"{verb}: {name}")
+    for name in no_parameters:
+        print(f"no cell tagged 'parameters': {name}", file=sys.stderr)
+    print(f"{len(paths)} notebook(s) checked")
+    return 1 if no_parameters or (args.check and unnormalised) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

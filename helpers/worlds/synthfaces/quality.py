@@ -1,0 +1,72 @@
+"""How good is the synthfaces GAN? Fréchet distance in the factor meter's feature space.
+
+Taught in ``notebooks/00_synthfaces.ipynb``. FID uses Inception features trained on ImageNet; our
+world has its own instrument, so the distance is measured in the meter's 256-d features and read
+against two references measured the same way: renders vs renders (the floor) and degraded renders
+(what a bad model scores).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import linalg
+
+from . import renderer
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets a [n, d] and b [m, d]."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    if not np.isfinite(covmean).all():  # nudge singular products, as the FID reference code does
+        eps = np.eye(len(cov_a)) * 1e-6
+        covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    covmean = covmean.real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
+
+
+@torch.no_grad()
+def features(meter, images, batch: int = 256) -> np.ndarray:
+    meter.eval()
+    dev = next(meter.parameters()).device
+    return torch.cat([meter.features(images[i:i + batch].to(dev)).cpu()
+                      for i in range(0, len(images), batch)]).numpy().astype(np.float64)
+
+
+def blurred(images: torch.Tensor, sigma_px: float = 1.5) -> torch.Tensor:
+    """Gaussian blur: a stand-in for a model that draws the right layout without detail."""
+    r = int(3 * sigma_px)
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-t ** 2 / (2 * sigma_px ** 2))
+    k = (k / k.sum())
+    c = images.shape[1]
+    x = F.pad(images, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def patch_shuffled(images: torch.Tensor, patch: int = 16, seed: int = 0) -> torch.Tensor:
+    """Faces cut into patches and reassembled at random: right colours, wrong structure."""
+    n, c, h, w = images.shape
+    g = torch.Generator().manual_seed(seed)
+    p = images.unfold(2, patch, patch).unfold(3, patch, patch)          # n c gh gw p p
+    gh, gw = p.shape[2], p.shape[3]
+    p = p.reshape(n, c, gh * gw, patch, patch)[:, :, torch.randperm(gh * gw, generator=g)]
+    return p.reshape(n, c, gh, gw, patch, patch).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w)
+
+
+def gan_quality(world, n: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Fréchet distances (meter features) of GAN samples and references, all against renders."""
+    size = world.resolution
+    reference = renderer.render(renderer.sample_factors(n, seed=seed + 1), size=size, seeds=seed + 1)
+    other = renderer.render(renderer.sample_factors(n, seed=seed + 2), size=size, seeds=seed + 2)
+    samples = world.synthesize(world.sample_wplus(n, seed, truncation=1.0))
+    ref = features(world.meter, reference)
+    return {
+        "GAN samples (ψ = 1)": frechet_distance(features(world.meter, samples), ref),
+        "renders (floor)": frechet_distance(features(world.meter, other), ref),
+        "blurred renders": frechet_distance(features(world.meter, blurred(other)), ref),
+        "patch-shuffled renders": frechet_distance(features(world.meter, patch_shuffled(other)), ref),
+    }

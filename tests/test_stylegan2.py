@@ -1,0 +1,164 @@
+"""The generator: checkpoint layout of the rosinality format, W/W+ semantics, determinism."""
+import pytest
+import torch
+
+from helpers.stylegan2 import Discriminator, Generator, load_generator, save_generator, z_from_seed
+
+
+def rosinality_config_f_shapes():
+    """Key → shape of ``stylegan2-ffhq-config-f.pt['g_ema']``, written from the format's facts
+    (NOTES §2), not from our model: 4–64 px → 512 channels, 128 → 256, 256 → 128, 512 → 64,
+    1024 → 32; 18 W+ entries; 17 noise buffers."""
+    ch = {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64, 1024: 32}
+    s = 512
+    shapes = {}
+    for i in range(1, 9):
+        shapes[f"style.{i}.weight"] = (s, s)
+        shapes[f"style.{i}.bias"] = (s,)
+    shapes["input.input"] = (1, 512, 4, 4)
+
+    def styled(prefix, cin, cout, up):
+        shapes[f"{prefix}.conv.weight"] = (1, cout, cin, 3, 3)
+        shapes[f"{prefix}.conv.modulation.weight"] = (cin, s)
+        shapes[f"{prefix}.conv.modulation.bias"] = (cin,)
+        shapes[f"{prefix}.noise.weight"] = (1,)
+        shapes[f"{prefix}.activate.bias"] = (cout,)
+        if up:
+            shapes[f"{prefix}.conv.blur.kernel"] = (4, 4)
+
+    def to_rgb(prefix, cin, up):
+        shapes[f"{prefix}.conv.weight"] = (1, 3, cin, 1, 1)
+        shapes[f"{prefix}.conv.modulation.weight"] = (cin, s)
+        shapes[f"{prefix}.conv.modulation.bias"] = (cin,)
+        shapes[f"{prefix}.bias"] = (1, 3, 1, 1)
+        if up:
+            shapes[f"{prefix}.upsample.kernel"] = (4, 4)
+
+    styled("conv1", 512, 512, False)
+    to_rgb("to_rgb1", 512, False)
+    res = [8, 16, 32, 64, 128, 256, 512, 1024]
+    prev = 512
+    for k, r in enumerate(res):
+        styled(f"convs.{2 * k}", prev, ch[r], True)
+        styled(f"convs.{2 * k + 1}", ch[r], ch[r], False)
+        to_rgb(f"to_rgbs.{k}", ch[r], True)
+        prev = ch[r]
+    for i in range(17):
+        r = 2 ** ((i + 5) // 2)
+        shapes[f"noises.noise_{i}"] = (1, 1, r, r)
+    return shapes
+
+
+@pytest.fixture(scope="module")
+def config_f():
+    return Generator(1024, 512, 8, channel_multiplier=2)
+
+
+def test_config_f_has_exact_rosinality_layout(config_f):
+    expected = rosinality_config_f_shapes()
+    ours = {k: tuple(v.shape) for k, v in config_f.state_dict().items()}
+    assert set(ours) == set(expected), (set(ours) ^ set(expected))
+    assert ours == expected
+    assert config_f.num_ws == 18
+
+
+def small(**kw):
+    return Generator(32, style_dim=32, n_mlp=2, channel_multiplier=1, channel_scale=0.0625, **kw)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    g = small()
+    path = tmp_path / "g.pt"
+    save_generator(path, g)
+    g2, avg = load_generator(path)
+    z = z_from_seed(3, 2, 32)
+    assert torch.equal(g(z), g2(z))
+    assert avg.shape == (32,)
+
+
+def test_missing_kernel_buffers_are_tolerated(tmp_path):
+    g = small()
+    state = {k: v for k, v in g.state_dict().items() if not k.endswith("kernel")}
+    torch.save({"g_ema": state, "latent_avg": torch.zeros(32), "config": g.config}, tmp_path / "g.pt")
+    g2, _ = load_generator(tmp_path / "g.pt")
+    z = z_from_seed(0, 1, 32)
+    assert torch.allclose(g(z), g2(z))
+
+
+def test_missing_key_and_wrong_shape_are_named(tmp_path):
+    g = small()
+    state = dict(g.state_dict())
+    del state["conv1.noise.weight"]
+    torch.save({"g_ema": state, "config": g.config}, tmp_path / "a.pt")
+    with pytest.raises(ValueError, match=r"missing keys \['conv1.noise.weight'\]"):
+        load_generator(tmp_path / "a.pt")
+    state = dict(g.state_dict())
+    state["input.input"] = torch.zeros(1, 7, 4, 4)
+    torch.save({"g_ema": state, "config": g.config}, tmp_path / "b.pt")
+    with pytest.raises(ValueError, match="wrong shapes.*input.input"):
+        load_generator(tmp_path / "b.pt")
+    state = dict(g.state_dict(), extra_thing=torch.zeros(1))
+    torch.save({"g_ema": state, "config": g.config}, tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="unexpected keys.*extra_thing"):
+        load_generator(tmp_path / "c.pt")
+
+
+def test_not_a_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "page.pt").write_text("<!DOCTYPE html><html>quota exceeded</html>")
+    with pytest.raises(ValueError, match="not a readable PyTorch checkpoint"):
+        load_generator(tmp_path / "page.pt")
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="no 'g_ema'"):
+        load_generator(tmp_path / "other.pt")
+
+
+def test_w_equals_repeated_wplus_and_truncation_one_is_identity():
+    g = small().eval()
+    w = g.mapping(z_from_seed(1, 3, 32))
+    wplus = w[:, None].repeat(1, g.num_ws, 1)
+    assert torch.equal(g(w, input_space="w"), g(wplus, input_space="w+"))
+    z = z_from_seed(2, 3, 32)
+    assert torch.equal(g(z, truncation=1.0), g(z))
+    # truncation 0 collapses every sample to the centre
+    centre = g.mean_latent(256)
+    out = g(z, truncation=0.0, truncation_latent=centre)
+    assert torch.allclose(out[0], out[2], atol=1e-5)
+
+
+def test_seed_gives_bit_identical_images():
+    g1, g2 = small(), small()
+    g2.load_state_dict(g1.state_dict())
+    z = z_from_seed(7, 2, 32)
+    assert torch.equal(z, z_from_seed(7, 2, 32))
+    assert torch.equal(g1(z), g2(z))
+    for name, p in g1.named_parameters():  # noise strengths start at 0: make noise matter
+        if name.endswith("noise.weight"):
+            p.data.fill_(0.5)
+    assert torch.equal(g1(z), g1(z))
+    assert not torch.equal(g1(z, noise_mode="random"), g1(z, noise_mode="random"))
+
+
+def test_fused_and_unfused_modulation_agree():
+    g = small().eval()
+    z = z_from_seed(4, 2, 32)
+    ws = g.latent_to_wplus(z)
+    from helpers import stylegan2
+    out_cpu = g.synthesis(ws)
+    conv = g.convs[0].conv
+    x = torch.randn(2, conv.in_ch, 4, 4)
+    assert torch.allclose(conv(x, ws[:, 0], fused=True), conv(x, ws[:, 0], fused=False), atol=1e-5)
+    assert out_cpu.shape == (2, 3, 32, 32)
+    assert stylegan2.upfirdn2d is not None
+
+
+def test_bad_latent_shape_is_clear():
+    g = small()
+    with pytest.raises(ValueError, match="expected W"):
+        g.synthesis(torch.zeros(1, 3, 32))
+    with pytest.raises(ValueError, match="input_space"):
+        g(torch.zeros(1, 32), input_space="s")
+
+
+def test_discriminator_scores_a_batch():
+    d = Discriminator(32, channel_multiplier=1, channel_scale=0.0625)
+    assert d(torch.randn(6, 3, 32, 32)).shape == (6, 1)
