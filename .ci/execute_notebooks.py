@@ -4,7 +4,6 @@ One Python process drives them all (each notebook still gets a fresh kernel: no 
 chapters). The executed copies keep their source names, so the book's order is the number prefixes'.
 Every notebook runs even when one fails; the exit code is 1 if any failed.
 """
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,9 +13,6 @@ import papermill
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES, CHAPTERS = ROOT / "notebooks", ROOT / "book" / "chapters"
 CELL_TIMEOUT_S = 1800  # a guard against a hung cell, far above any chapter's cost on CPU
-
-# The kernels inherit this: it silences the debugger's frozen-modules note on Python 3.11.
-os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 notebooks = sorted(SOURCES.glob("[0-9]*.ipynb"))
 if not notebooks:

@@ -5,20 +5,29 @@ VENV=.venv
 PY="$VENV/bin/python"
 TORCH_PIN="torch==2.13.0"   # a CPU wheel here; plain `torch` would pull a multi-GB CUDA build
 STAGE_TIMES=()
+# Kernels inherit this: it silences the debugger's frozen-modules note, which nbval would compare.
+export PYDEVD_DISABLE_FILE_VALIDATION=1
+
+CURRENT_STAGE=""
 
 # stage NAME CMD...: run one step, print its wall time, and remember it for the summary.
 stage() {
   local name=$1 t0=$SECONDS; shift
-  echo "==> $name"
+  echo "==> $name"; CURRENT_STAGE=$name
   "$@"
-  STAGE_TIMES+=("$(printf '%6ss  %s' $((SECONDS - t0)) "$name")")
+  STAGE_TIMES+=("$(printf '%6ss  %s' $((SECONDS - t0)) "$name")"); CURRENT_STAGE=""
   echo "<== $name: $((SECONDS - t0)) s"
 }
 
+# On exit, success or not: the time table, and which stage failed.
 print_stage_times() {
+  local rc=$?
   echo "---- wall time per stage ----"
-  printf '%s\n' "${STAGE_TIMES[@]}"
+  [ ${#STAGE_TIMES[@]} -eq 0 ] || printf '%s\n' "${STAGE_TIMES[@]}"
+  [ -z "$CURRENT_STAGE" ] || echo "FAILED in stage: $CURRENT_STAGE (exit code $rc)"
+  return "$rc"
 }
+trap print_stage_times EXIT
 
 # The project venv. Reinstalling takes a minute, so it is skipped while pyproject.toml is unchanged.
 ensure_venv() {

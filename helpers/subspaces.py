@@ -1,0 +1,60 @@
+"""Spectra, energy and principal angles: is a micromotion low-rank, and shared across identities?
+
+Taught in ``notebooks/06_low_rank.ipynb`` and ``notebooks/07_subspace_angles.ipynb``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.linalg import subspace_angles
+
+from .decomposition import _check_matrix
+
+
+def spectrum(D, center: bool = True) -> np.ndarray:
+    """Singular values of the (centred) rows of D, largest first."""
+    D = _check_matrix(D)
+    if center:
+        D = D - D.mean(0)
+    return torch.linalg.svdvals(D).numpy()
+
+
+def energy(singular_values, k: int) -> float:
+    """Fraction of the squared singular values in the top ``k``: Σ_{i≤k} σ² / Σ σ²."""
+    s2 = np.asarray(singular_values, dtype=np.float64) ** 2
+    if s2.sum() == 0:
+        raise ValueError("all singular values are zero: the anchors are identical")
+    return float(s2[:k].sum() / s2.sum())
+
+
+def basis(D, k: int, center: bool = True) -> np.ndarray:
+    """Orthonormal rows [k, features] spanning the top-``k`` principal subspace of D's rows."""
+    D = _check_matrix(D)
+    if center:
+        D = D - D.mean(0)
+    r = min(D.shape)
+    if not 1 <= k <= r:
+        raise ValueError(f"k={k} out of range for a {D.shape[0]}×{D.shape[1]} matrix")
+    _, _, Vh = torch.linalg.svd(D, full_matrices=False)
+    return Vh[:k].numpy()
+
+
+def principal_angles(A, B) -> np.ndarray:
+    """Principal angles in degrees, smallest first, between the row spaces of A [k1, n] and B [k2, n]."""
+    A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[1]:
+        raise ValueError(f"need two matrices with the same number of columns, got {A.shape} and {B.shape}")
+    return np.sort(np.degrees(subspace_angles(A.T, B.T)))
+
+
+def random_basis(n: int, k: int, rng: np.random.RandomState) -> np.ndarray:
+    """A uniformly random k-dimensional subspace of R^n, as orthonormal rows [k, n]."""
+    q, _ = np.linalg.qr(rng.randn(n, k))
+    return q.T
+
+
+def random_angles(n: int, k: int, trials: int = 200, seed: int = 0) -> np.ndarray:
+    """Null distribution: principal angles [trials, k] between pairs of random k-subspaces of R^n."""
+    rng = np.random.RandomState(seed)
+    return np.stack([principal_angles(random_basis(n, k, rng), random_basis(n, k, rng))
+                     for _ in range(trials)])

@@ -1,0 +1,40 @@
+"""book/badges.py: the notebooks' opening cells are added once, and a missing parameters cell fails."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BADGES = Path(__file__).resolve().parent.parent / "book" / "badges.py"
+
+
+def write_notebook(path, cells):
+    nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb))
+
+
+def run_badges(*args):
+    return subprocess.run([sys.executable, str(BADGES), *map(str, args)], capture_output=True, text=True)
+
+
+def test_badges_are_added_once_and_check_passes_after(tmp_path):
+    path = tmp_path / "07_example.ipynb"
+    write_notebook(path, [{"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]},
+                           "execution_count": None, "outputs": [], "source": "world = 'synthfaces'"}])
+    assert run_badges("--check", path).returncode == 1
+    assert run_badges(path).returncode == 0
+    first = path.read_text()
+    assert run_badges(path).returncode == 0 and path.read_text() == first  # idempotent
+    assert run_badges("--check", path).returncode == 0
+
+    cells = json.loads(first)["cells"]
+    assert [c["id"] for c in cells] == ["colab-badge", "colab-install", "p"]
+    assert "blob/main/notebooks/07_example.ipynb" in cells[0]["source"]
+    assert 'if "google.colab" in sys.modules:' in cells[1]["source"]
+
+
+def test_a_notebook_without_parameters_cell_is_reported(tmp_path):
+    path = tmp_path / "08_no_params.ipynb"
+    write_notebook(path, [{"cell_type": "markdown", "id": "m", "metadata": {}, "source": "# hi"}])
+    done = run_badges(path)
+    assert done.returncode == 1
+    assert "08_no_params.ipynb" in done.stderr

@@ -1,0 +1,116 @@
+"""Robust PCA, PCA, edit directions and principal angles on synthetic matrices with known answers."""
+import numpy as np
+import pytest
+import torch
+
+from helpers import decomposition as dec
+from helpers import subspaces as sub
+
+
+def planted(m=40, n=300, rank=3, density=0.05, seed=0):
+    rng = np.random.RandomState(seed)
+    L = rng.randn(m, rank) @ rng.randn(rank, n)
+    S = np.zeros((m, n))
+    mask = rng.rand(m, n) < density
+    S[mask] = rng.choice([-1, 1], mask.sum()) * (5 + 5 * rng.rand(mask.sum()))
+    return torch.from_numpy(L), torch.from_numpy(S)
+
+
+def test_rpca_recovers_planted_low_rank_plus_sparse():
+    L0, S0 = planted()
+    L, S, info = dec.robust_pca(L0 + S0, tol=1e-10)
+    assert info.converged
+    assert torch.linalg.norm(L - L0) / torch.linalg.norm(L0) < 1e-6
+    assert torch.linalg.norm(S - S0) / torch.linalg.norm(S0) < 1e-6
+    assert info.rank[-1] == 3
+    assert len(info.residual) == info.iterations and info.residual[-1] < 1e-10
+
+
+def test_faithful_mode_stops_early_and_differs():
+    L0, S0 = planted(12, 512, 2, 0.02, seed=1)
+    D = L0 + S0
+    _, _, fast = dec.robust_pca(D, faithful=True)
+    L, _, full = dec.robust_pca(D)
+    assert fast.iterations <= 5 and full.iterations > 2 * fast.iterations
+    assert fast.converged
+
+
+def test_rpca_warns_when_not_converged():
+    L0, S0 = planted()
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        _, _, info = dec.robust_pca(L0 + S0, max_iter=2, tol=1e-12)
+    assert not info.converged
+
+
+def test_bad_matrices_are_refused_or_documented():
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        dec.robust_pca(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="at least 2 anchors"):
+        dec.robust_pca(torch.ones(1, 5))
+    with pytest.raises(ValueError, match="matrix"):
+        dec.robust_pca(torch.ones(5))
+    L, S, info = dec.robust_pca(torch.zeros(4, 6))
+    assert info.converged and not L.any() and not S.any()
+    with pytest.raises(ValueError, match="rank k=5 is out of range"):
+        dec.low_rank(torch.randn(4, 10), 5)
+
+
+def test_low_rank_and_pca():
+    L0, _ = planted(10, 50, 2, 0, seed=3)
+    assert torch.allclose(dec.low_rank(L0, 2, center=False), L0, atol=1e-9)
+    mean, Vh, s = dec.pca(L0)
+    assert Vh.shape == (10, 50) and torch.all(s[:-1] >= s[1:])
+    mean2, Vh2, _ = dec.pca(L0.clone())
+    assert torch.equal(Vh, Vh2)  # deterministic signs
+
+
+def test_planted_direction_is_recovered_by_both_rules():
+    rng = np.random.RandomState(0)
+    num_ws, d = 6, 32
+    start = torch.from_numpy(rng.randn(num_ws, d))
+    true = torch.from_numpy(rng.randn(num_ws, d))
+    degrees = torch.linspace(0, 1, 12)
+    anchors = start + degrees[:, None, None] * true + 0.01 * torch.from_numpy(rng.randn(12, num_ws, d))
+    low, infos = dec.decompose_anchors(anchors, "rpca", "per_layer", rank=2)
+    assert len(infos) == num_ws and low.shape == anchors.shape
+    for rule in dec.RULES:
+        v = dec.edit_direction(low, rule)
+        cos = torch.nn.functional.cosine_similarity(v.flatten(), true.flatten(), 0)
+        assert cos > 0.99, (rule, cos)
+    flipped = dec.edit_direction(low.flip(0), "principal")
+    assert torch.nn.functional.cosine_similarity(flipped.flatten(), true.flatten(), 0) < -0.99
+
+
+def test_decompose_modes_and_errors():
+    anchors = torch.randn(12, 4, 16, dtype=torch.float64)
+    flat, infos = dec.decompose_anchors(anchors, "pca", "flat", rank=3)
+    assert flat.shape == anchors.shape and infos == []
+    with pytest.raises(ValueError, match="method"):
+        dec.decompose_anchors(anchors, "ica")
+    with pytest.raises(ValueError, match="W\\+ codes"):
+        dec.decompose_anchors(anchors[0])
+
+
+def test_principal_angles_of_identical_and_orthogonal_subspaces():
+    rng = np.random.RandomState(0)
+    Q = sub.random_basis(50, 4, rng)
+    assert np.allclose(sub.principal_angles(Q, Q), 0, atol=1e-6)
+    assert np.allclose(sub.principal_angles(Q, 3 * Q[::-1]), 0, atol=1e-6)  # any spanning set
+    E = np.eye(50)
+    assert np.allclose(sub.principal_angles(E[:4], E[4:8]), 90)
+    angles = sub.principal_angles(E[:2], np.stack([E[0], (E[1] + E[2]) / np.sqrt(2)]))
+    assert np.allclose(angles, [0, 45])
+
+
+def test_random_subspaces_are_nearly_orthogonal_in_high_dimension():
+    null = sub.random_angles(2000, 4, trials=20)
+    assert null.shape == (20, 4) and null.mean() > 75
+
+
+def test_spectrum_and_energy():
+    L0, _ = planted(12, 100, 2, 0, seed=2)
+    s = sub.spectrum(L0, center=False)
+    assert sub.energy(s, 2) > 0.999999 and sub.energy(s, 1) < 1
+    with pytest.raises(ValueError, match="identical"):
+        sub.energy(np.zeros(3), 1)
+    assert sub.basis(L0, 2).shape == (2, 100)
