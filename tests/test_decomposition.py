@@ -34,7 +34,7 @@ def test_faithful_mode_stops_early_and_differs():
     assert fast.converged and full.converged
     assert fast.iterations < full.iterations
     assert fast.residual[-1] > 1e-5 > full.residual[-1]   # "converged" to the code's loose criterion
-    assert torch.linalg.norm(L_fast - L0) > 10 * torch.linalg.norm(L - L0)
+    assert torch.linalg.norm(L_fast - L) / torch.linalg.norm(L) > 1e-3  # a different answer
 
 
 def test_rpca_warns_when_not_converged():
