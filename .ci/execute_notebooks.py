@@ -2,7 +2,9 @@
 
 One Python process drives them all (each notebook still gets a fresh kernel: no state leaks between
 chapters). The executed copies keep their source names, so the book's order is the number prefixes'.
-Every notebook runs even when one fails; the exit code is 1 if any failed.
+Each runs in book/chapters/, where nbval re-runs it too: files a notebook writes land beside the
+page that shows them, and never in notebooks/. Every notebook runs even when one fails; the exit
+code is 1 if any failed.
 """
 import sys
 import time
@@ -25,7 +27,7 @@ failed = []
 for nb in notebooks:
     t0 = time.perf_counter()
     try:
-        papermill.execute_notebook(nb, CHAPTERS / nb.name, cwd=SOURCES, kernel_name="python3",
+        papermill.execute_notebook(nb, CHAPTERS / nb.name, cwd=CHAPTERS, kernel_name="python3",
                                    progress_bar=False, execution_timeout=CELL_TIMEOUT_S)
         status = "ok"
     except Exception as error:  # papermill has already written the notebook with the error in it

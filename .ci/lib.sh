@@ -33,7 +33,7 @@ trap print_stage_times EXIT
 ensure_venv() {
   [ -x "$PY" ] || python3 -m venv "$VENV"
   local stamp="$VENV/.installed" want
-  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  want=$(sha256sum < pyproject.toml | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     echo "venv up to date ($VENV)"; return
   fi
@@ -50,6 +50,7 @@ ensure_venv() {
 # outside _static/, because every .js file in _static/ becomes a script tag on every page.
 vendor_js() {
   local dir=book/_vendor
+  command -v npm >/dev/null || { echo "npm is needed to fetch MathJax and the widget manager (apt-get install npm)" >&2; return 1; }
   if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.ci"; then
     npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error
     cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.ci"
@@ -59,14 +60,16 @@ vendor_js() {
   cp -r "$nm/mathjax/es5/." "$out/mathjax/"
   cp "$nm/requirejs/require.js" "$out/require.js"
   cp -r "$nm/@jupyter-widgets/html-manager/dist/." "$out/html-manager/"
-  rm -f "$out"/html-manager/*.map
+  rm -f "$out"/html-manager/{*.map,embed.js,libembed-amd.js}  # only embed-amd.js is loaded
 }
 
 # Execute every notebooks/[0-9]*.ipynb into book/chapters/ with papermill (one driver process).
 execute_notebooks() { "$PY" .ci/execute_notebooks.py; }
 
 # Render the executed notebooks; warnings are errors, nothing is executed a second time.
+# A fresh output folder: Sphinx never deletes pages or files that a build no longer makes.
 build_book() {
-  "$VENV/bin/jupyter-book" build book --config _config.yml --all -W -n --keep-going
+  rm -rf book/_build
+  "$VENV/bin/jupyter-book" build book --config _config.yml --path-output book --all -W -n --keep-going
   echo "site: $PWD/book/_build/html/index.html"
 }

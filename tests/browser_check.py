@@ -93,6 +93,10 @@ def local_target(page: Path, url: str) -> tuple[Path, str] | None:
 
 def check_page(page: Path, dom: str, static_ids) -> list[str]:
     problems, rendered, source = [], parse(dom), page.read_text(encoding="utf-8")
+    redirect = re.search(r'http-equiv="refresh" content="\d+;\s*url=([^"]+)"', source, re.I)
+    if redirect:  # e.g. index.html: the DOM is the target's, so only the target is checked here
+        target = local_target(page, redirect.group(1))
+        return [] if target is None or target[0].is_file() else [f"redirect to a missing page: {redirect.group(1)}"]
     if rendered.classes & {"traceback", "highlight-ipythontb"}:
         problems.append("a cell shows an error (traceback) output")
     for src in rendered.imgs:
@@ -118,7 +122,7 @@ def check_page(page: Path, dom: str, static_ids) -> list[str]:
     if "application/vnd.jupyter.widget-view+json" in source and not any(
             c.startswith("widget-") for c in rendered.classes):
         problems.append("a widget snapshot was not rendered")
-    return problems
+    return list(dict.fromkeys(problems))  # each problem once, in page order
 
 
 def main() -> int:

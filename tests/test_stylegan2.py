@@ -162,3 +162,17 @@ def test_bad_latent_shape_is_clear():
 def test_discriminator_scores_a_batch():
     d = Discriminator(32, channel_multiplier=1, channel_scale=0.0625)
     assert d(torch.randn(6, 3, 32, 32)).shape == (6, 1)
+
+
+def test_ffhq_format_checkpoint_without_config_or_kernels_loads(tmp_path, config_f):
+    """A real rosinality file has no 'config', may lack FIR buffers and may carry 'g'/'d' too."""
+    from helpers.worlds import FFHQ_CONFIG
+    state = {k: v for k, v in config_f.state_dict().items() if not k.endswith("kernel")}
+    torch.save({"g_ema": state, "latent_avg": torch.randn(512), "d": {"x": torch.zeros(1)}},
+               tmp_path / "stylegan2-ffhq-config-f.pt")
+    with pytest.raises(ValueError, match="carries no generator config"):
+        load_generator(tmp_path / "stylegan2-ffhq-config-f.pt")
+    g, avg = load_generator(tmp_path / "stylegan2-ffhq-config-f.pt", config=FFHQ_CONFIG)
+    assert g.num_ws == 18 and avg.shape == (512,)
+    assert torch.equal(g.style[1].weight, config_f.style[1].weight)
+    assert torch.equal(g.convs[0].conv.blur.kernel, config_f.convs[0].conv.blur.kernel)

@@ -107,6 +107,6 @@ def _load_synthfaces(dev) -> World:
 def _load_ffhq(dev) -> World:
     from ..stylegan2 import load_generator
     from ..weights import fetch
-    path = fetch("stylegan2-ffhq-config-f")
+    path = fetch("stylegan2-ffhq")
     generator, latent_avg = load_generator(path, config=FFHQ_CONFIG, device=dev)
     return World("ffhq", generator, latent_avg, dev, info={"weights": str(path)})

@@ -1,0 +1,503 @@
+"""Pretrained weights: a registry ``name → WeightSpec`` and a cached, verified download.
+
+The paper's models are public files of 0.2–1.2 GB whose usual homes are Google Drive links, and the
+field's most common failure is a Drive quota page saved as ``.pt``, a dead link or a file nobody can
+check (NOTES §3). So every entry here lists mirrors, tried in order (model-hub copies first, whose
+sha256 the hub publishes), and ``fetch`` moves a download into the cache only after it has passed
+three checks: not an HTML page, not shorter than announced, and the registered sha256. A file in the
+cache is used without any network request. When every mirror fails, one ``WeightsError`` says what
+happened at each URL and where to put the file by hand.
+
+CLIP is not in the registry: the ``clip`` package downloads ViT-B/32 itself and checks the sha256
+embedded in its URL. The synthfaces world registers its own small models with ``register``.
+
+Importing this module is cheap (no torch): the CLI's ``info`` command and the notebooks' first cells
+use it before any model is built.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import socket
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "WeightSpec", "WeightsError", "UnknownWeightsError", "UnverifiedWeightsWarning",
+    "cache_dir", "register", "get_spec", "names", "sha256_file", "verify_file",
+    "cached_path", "fetch", "info",
+]
+
+CACHE_ENV = "MICROMOTION_CACHE"
+DEFAULT_TIMEOUT = 30.0          # seconds without a byte before a mirror counts as dead
+_CHUNK = 1 << 20
+_USER_AGENT = "micromotion-book (+https://github.com/wuqiuche/micromotion-styleGAN reproduction)"
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class WeightsError(RuntimeError):
+    """A weights file could not be fetched or verified; the message says what to do."""
+
+
+class UnknownWeightsError(WeightsError, LookupError):
+    """A name that is not in the registry."""
+
+
+class UnverifiedWeightsWarning(UserWarning):
+    """A file was accepted although no published sha256 exists to check it against."""
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One weights file: where to get it, how to check it, what it is.
+
+    ``urls`` are tried in order. ``sha256`` is the lowercase hex digest of the whole file, or None
+    where no trustworthy hash is published (then ``fetch`` needs ``allow_unverified=True``).
+    ``size`` is in bytes (None if unknown). ``format`` names the checkpoint layout a loader expects
+    (e.g. ``"rosinality-stylegan2"``). ``source`` is the page a person can fetch the file from by hand.
+    """
+    name: str
+    urls: tuple[str, ...]
+    sha256: str | None
+    size: int | None
+    format: str
+    licence: str
+    description: str
+    filename: str
+    source: str = ""
+    notes: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "urls", tuple(self.urls))
+        if isinstance(self.sha256, str):
+            object.__setattr__(self, "sha256", self.sha256.lower())
+            if not _SHA256_RE.fullmatch(self.sha256):
+                raise ValueError(f"{self.name}: sha256 must be 64 hex digits, got {self.sha256!r}")
+        if not self.filename or Path(self.filename).name != self.filename:
+            raise ValueError(f"{self.name}: filename must be a bare file name, got {self.filename!r}")
+        if self.size is not None and self.size <= 0:
+            raise ValueError(f"{self.name}: size must be positive or None")
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, WeightSpec] = {}
+
+
+def register(spec: WeightSpec, *, replace: bool = False) -> WeightSpec:
+    """Add ``spec`` to the registry. Re-registering an identical spec is a no-op; a different spec
+    under a taken name, or a second spec with the same cache file name, is refused unless ``replace``."""
+    old = _REGISTRY.get(spec.name)
+    if old is not None and old != spec and not replace:
+        raise ValueError(f"weights {spec.name!r} are already registered with other contents; "
+                         "pass replace=True to overwrite")
+    for other in _REGISTRY.values():
+        if other.name != spec.name and other.filename == spec.filename and not replace:
+            raise ValueError(f"weights {spec.name!r} and {other.name!r} would share the cache file "
+                             f"{spec.filename!r}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def names() -> list[str]:
+    """Registered names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str | WeightSpec) -> WeightSpec:
+    """The spec registered as ``name`` (a spec is returned as is)."""
+    if isinstance(name, WeightSpec):
+        return name
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownWeightsError(f"no weights named {name!r}; known names: "
+                                  f"{', '.join(names()) or '(none)'}") from None
+
+
+# --- the cache ----------------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    """Where weights are kept: ``$MICROMOTION_CACHE`` if set, else ``~/.cache/micromotion``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "micromotion"
+
+
+def _target(spec: WeightSpec, cache) -> Path:
+    return Path(cache).expanduser() / spec.filename if cache is not None else cache_dir() / spec.filename
+
+
+def _stamp_path(target: Path) -> Path:
+    # Records the hash a file had when it was last checked, with its size and mtime, so that a
+    # 1.2 GB file is not re-hashed on every call while an edited or replaced file still is.
+    return target.with_name(f".{target.name}.verified.json")
+
+
+def _read_stamp(target: Path) -> dict | None:
+    try:
+        return json.loads(_stamp_path(target).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_stamp(target: Path, digest: str) -> None:
+    from .files import atomic_write
+    st = target.stat()
+    text = json.dumps({"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    atomic_write(_stamp_path(target), lambda f: f.write(text), mode="w")
+
+
+def _current_hash(target: Path) -> str:
+    """sha256 of ``target``, from its stamp while size and mtime are unchanged, else recomputed."""
+    stamp = _read_stamp(target)
+    st = target.stat()
+    if stamp and stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns:
+        return stamp["sha256"]
+    digest = sha256_file(target)
+    if stamp is not None and stamp.get("sha256") == digest:
+        _write_stamp(target, digest)        # touched but unchanged: refresh the stamp
+    return digest
+
+
+def sha256_file(path) -> str:
+    """Lowercase hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_file(path, spec: WeightSpec | str) -> bool:
+    """True when ``path`` has the spec's size (if known) and sha256.
+
+    Raises ``WeightsError`` for a spec without a published sha256: such a file cannot be verified,
+    and answering True would hide that.
+    """
+    spec = get_spec(spec)
+    if spec.sha256 is None:
+        raise WeightsError(f"weights {spec.name!r} have no published sha256, so {path} cannot be "
+                           "verified; fetch(..., allow_unverified=True) accepts and records it")
+    path = Path(path)
+    if not path.is_file():
+        return False
+    if spec.size is not None and path.stat().st_size != spec.size:
+        return False
+    return sha256_file(path) == spec.sha256
+
+
+def _cache_state(spec: WeightSpec, target: Path) -> tuple[str, str | None]:
+    """State of the file at ``target``, without network: ("ok" | "missing" | "bad" | "unaccepted",
+    a sentence saying why it is not usable)."""
+    if not target.is_file():
+        return "missing", None
+    if spec.size is not None and target.stat().st_size != spec.size:
+        return "bad", (f"the file already at {target} has {target.stat().st_size:,} bytes, "
+                       f"expected {spec.size:,}")
+    digest = _current_hash(target)
+    stamp = _read_stamp(target)
+    if spec.sha256 is not None:
+        if digest != spec.sha256:
+            return "bad", f"the file already at {target} has sha256 {digest}, expected {spec.sha256}"
+        if stamp is None or stamp.get("sha256") != digest:
+            _write_stamp(target, digest)
+        return "ok", None
+    if stamp is None:
+        return "unaccepted", (f"the file at {target} has never been accepted (no published sha256 "
+                              "to check it against)")
+    if stamp.get("sha256") != digest:
+        return "bad", (f"the file at {target} has sha256 {digest}, not the {stamp.get('sha256')} "
+                       "recorded when it was accepted")
+    return "ok", None                       # accepted earlier with allow_unverified=True
+
+
+def cached_path(name: str | WeightSpec, *, cache=None) -> Path | None:
+    """Path of the verified (or earlier accepted) cached file, or None. Never uses the network."""
+    spec = get_spec(name)
+    target = _target(spec, cache)
+    state, _ = _cache_state(spec, target)
+    return target if state == "ok" else None
+
+
+def info(*, cache=None) -> list[dict]:
+    """One dict per registered file (name, cached, path, size, format, sha256, description)."""
+    rows = []
+    for n in names():
+        spec = _REGISTRY[n]
+        target = _target(spec, cache)
+        rows.append({
+            "name": n,
+            "cached": cached_path(spec, cache=cache) is not None,
+            "path": str(target),
+            "size": spec.size if spec.size is not None else
+            (target.stat().st_size if target.is_file() else None),
+            "format": spec.format,
+            "sha256": spec.sha256,
+            "description": spec.description,
+        })
+    return rows
+
+
+# --- the download -------------------------------------------------------------------------------
+
+class _Rejected(Exception):
+    """A mirror answered, but not with the file."""
+
+
+def _looks_like_html(head: bytes) -> bool:
+    start = head.lstrip()[:64].lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+def _describe(err: BaseException) -> str:
+    """A short reason for one failed URL, without a traceback."""
+    if isinstance(err, _Rejected):
+        return str(err)
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, urllib.error.URLError):
+        reason = err.reason
+        if isinstance(reason, ConnectionRefusedError):
+            return "connection refused (no server listening)"
+        if isinstance(reason, socket.gaierror):
+            return f"host name not found (DNS: {reason.strerror or reason})"
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            return "timed out while connecting"
+        return f"network error: {reason}"
+    if isinstance(err, (TimeoutError, socket.timeout)):
+        return "timed out (no data for too long)"
+    if isinstance(err, http.client.IncompleteRead):
+        return f"truncated: connection closed after {len(err.partial):,} bytes"
+    if isinstance(err, http.client.HTTPException):
+        return f"bad HTTP response: {type(err).__name__} {err}"
+    if isinstance(err, ConnectionError):
+        return f"connection failed: {err.strerror or type(err).__name__}"
+    if isinstance(err, OSError):
+        return f"I/O error: {err.strerror or err}"
+    return f"{type(err).__name__}: {err}"
+
+
+def _download(url: str, spec: WeightSpec, folder: Path, *, progress: bool,
+              timeout: float) -> tuple[Path, str]:
+    """Stream ``url`` into a temporary file in ``folder``; return (temp path, sha256).
+
+    Raises on any failure, having removed the temporary file.
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+            ctype = (resp.headers.get("Content-Type") or "").lower()
+            if ctype.startswith(("text/html", "application/xhtml")):
+                raise _Rejected(f"got an HTML page (Content-Type {ctype.split(';')[0]}), not the "
+                                "file: a quota, login or virus-scan page")
+            announced = resp.headers.get("Content-Length")
+            announced = int(announced) if announced and announced.isdigit() else None
+            if announced is not None and spec.size is not None and announced != spec.size:
+                raise _Rejected(f"the server announces {announced:,} bytes, expected {spec.size:,}")
+            from tqdm.auto import tqdm
+            digest = hashlib.sha256()
+            received = 0
+            with tqdm(total=announced or spec.size, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=spec.filename, disable=not progress, leave=False) as bar:
+                while True:
+                    block = resp.read(_CHUNK)
+                    if not block:
+                        break
+                    if received == 0 and _looks_like_html(block):
+                        raise _Rejected("got an HTML page, not the file (it starts like one): "
+                                        "a quota, login or virus-scan page")
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    bar.update(len(block))
+        expected = announced if announced is not None else spec.size
+        if expected is not None and received < expected:
+            raise _Rejected(f"truncated: received {received:,} of {expected:,} bytes")
+        if spec.size is not None and received != spec.size:
+            raise _Rejected(f"wrong size: received {received:,} bytes, expected {spec.size:,}")
+        got = digest.hexdigest()
+        if spec.sha256 is not None and got != spec.sha256:
+            raise _Rejected(f"sha256 mismatch: got {got}, expected {spec.sha256}")
+        return tmp, got
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _how_to_place(spec: WeightSpec, target: Path) -> str:
+    where = spec.source or (spec.urls[0] if spec.urls else "its original publisher")
+    lines = [f"To place the file by hand: download it from {where}", f"  and save it as {target}"]
+    if spec.sha256 is not None:
+        size = f" ({spec.size:,} bytes)" if spec.size is not None else ""
+        lines.append(f"  Its sha256 must be {spec.sha256}{size}. Then call fetch({spec.name!r}) again.")
+    else:
+        lines.append("  No sha256 is published for it: then call "
+                     f"fetch({spec.name!r}, allow_unverified=True) to accept and record it.")
+    return "\n".join(lines)
+
+
+def _warn_unverified(spec: WeightSpec, target: Path, digest: str) -> None:
+    warnings.warn(f"weights {spec.name!r} have no published sha256; accepted {target} with sha256 "
+                  f"{digest} (recorded beside it). Compare it with a hash from a source you trust.",
+                  UnverifiedWeightsWarning, stacklevel=3)
+
+
+def fetch(name_or_spec: str | WeightSpec, *, cache=None, progress: bool = True,
+          allow_unverified: bool = False, timeout: float = DEFAULT_TIMEOUT) -> Path:
+    """Path of the verified weights file, downloading it into the cache if needed.
+
+    A cached file whose sha256 matches (or, for a spec without one, that was accepted before) is
+    returned without any network request. Otherwise each URL is tried in turn; a download goes to
+    a temporary file beside the target and is moved into place (atomically) only if it is not an
+    HTML page, not truncated and has the registered sha256, so the target path never holds a
+    half-written or wrong file. For a spec without a sha256 nothing is downloaded unless
+    ``allow_unverified=True``; the computed hash is then reported and recorded.
+
+    Raises ``WeightsError`` naming each URL tried and what happened, and how to place the file by hand.
+    """
+    spec = get_spec(name_or_spec)
+    target = _target(spec, cache)
+    state, why_not = _cache_state(spec, target)
+    if state == "ok":
+        return target
+
+    if spec.sha256 is None and not allow_unverified:
+        note = f"\nNote: {why_not}." if why_not else ""
+        raise WeightsError(
+            f"Weights {spec.name!r} ({spec.description}) have no published sha256, so a download "
+            "could not be checked and is not made by default.\n"
+            "Pass allow_unverified=True to download and accept it (its hash is then reported and "
+            f"recorded), or place it by hand.{note}\n{_how_to_place(spec, target)}")
+    if state == "unaccepted":             # placed by hand, and the caller accepts unverified files
+        digest = sha256_file(target)
+        _write_stamp(target, digest)
+        _warn_unverified(spec, target, digest)
+        return target
+    if not spec.urls:
+        raise WeightsError(f"Weights {spec.name!r} have no download URL.\n{_how_to_place(spec, target)}")
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for i, url in enumerate(spec.urls, 1):
+        try:
+            tmp, digest = _download(url, spec, target.parent, progress=progress, timeout=timeout)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as err:          # every failure of one mirror is reported, not raised
+            failures.append(f"  {i}. {url}\n     → {_describe(err)}")
+            continue
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _write_stamp(target, digest)
+        if spec.sha256 is None:
+            _warn_unverified(spec, target, digest)
+        return target
+
+    lines = [f"Could not fetch weights {spec.name!r} ({spec.description}).", "Tried:", *failures]
+    if why_not:
+        lines.append(f"Note: {why_not}; it was left in place and not used.")
+    lines.append(_how_to_place(spec, target))
+    raise WeightsError("\n".join(lines)) from None
+
+
+# --- the paper's models -------------------------------------------------------------------------
+# Hashes and sizes are the git-LFS pointers (``oid sha256``/``size``) of the hub copies named in
+# each URL; every hash below was found on at least two independent uploads (see ``notes``).
+
+register(WeightSpec(
+    name="stylegan2-ffhq",
+    urls=(
+        "https://huggingface.co/akhaliq/OneshotCLIP-stylegan2-ffhq/resolve/main/stylegan2-ffhq-config-f.pt",
+        "https://huggingface.co/spaces/ethanNeuralImage/inversion_testing/resolve/"
+        "2448e446032e40d1dfbc57aaa86b379ae5e871ae/pretrained_models/stylegan2-ffhq-config-f.pt",
+    ),
+    sha256="bae494ef77e32a9cd1792a81a3c167692a0e64f6bcd8b06592ff42917e2ed46e",
+    size=381_462_551,
+    format="rosinality-stylegan2",
+    licence="NVIDIA Source Code License-NC (StyleGAN2 FFHQ weights: non-commercial use); "
+            "converted to PyTorch by rosinality/stylegan2-pytorch (MIT)",
+    description="StyleGAN2 FFHQ 1024×1024 config-f, rosinality format (g_ema, latent_avg)",
+    filename="stylegan2-ffhq-config-f.pt",
+    source="https://github.com/rosinality/stylegan2-pytorch (converted from NVlabs/stylegan2); "
+           "Drive copy linked from eladrich/pixel2style2pixel's README",
+    notes="Same oid on huggingface.co/akhaliq/OneshotCLIP-stylegan2-ffhq (commit 024390a) and "
+          "spaces/ethanNeuralImage/inversion_testing (commit 2448e44). At 381 MB this copy likely "
+          "also holds g and d; only g_ema and latent_avg are used. Smaller 133 MB copies with other "
+          "hashes exist (e.g. wmpscc/StyleGene) and are not this entry.",
+))
+
+register(WeightSpec(
+    name="restyle-psp-ffhq",
+    urls=(
+        "https://drive.usercontent.google.com/download?id=1sw6I2lRIB0MpuJkpc8F5BJiSZrc0hjfE"
+        "&export=download&confirm=t",
+    ),
+    sha256=None,
+    size=None,
+    format="restyle-psp",
+    licence="MIT (yuval-alaluf/restyle-encoder); contains a StyleGAN2 FFHQ decoder "
+            "(NVIDIA Source Code License-NC)",
+    description="ReStyle-pSp FFHQ encoder, the paper's inverter: 5 iterations on a 256 px input",
+    filename="restyle_psp_ffhq_encode.pt",
+    source="https://github.com/yuval-alaluf/restyle-encoder#pretrained-models "
+           "(Google Drive file 1sw6I2lRIB0MpuJkpc8F5BJiSZrc0hjfE)",
+    notes="No hub mirror with a published sha256 was found, so the download must be accepted with "
+          "allow_unverified=True. The paper's README links its own Drive copy "
+          "(1r5KSlQhf93fUllwqid80p4fxlzdR5A3f).",
+))
+
+register(WeightSpec(
+    name="e4e-ffhq",
+    urls=(
+        "https://huggingface.co/zhengchong/e4e/resolve/main/e4e_ffhq_encode.pt",
+        "https://huggingface.co/wmpscc/StyleGene/resolve/main/e4e_ffhq_encode.pt",
+        "https://drive.usercontent.google.com/download?id=1cUv_reLE6k3604or78EranS7XzuVMWeO"
+        "&export=download&confirm=t",
+    ),
+    sha256="2ace1d9a8c05c10a399bcd500b8dda118f759ff1aac89dbdab7435f2136a0999",
+    size=1_201_649_680,
+    format="e4e",
+    licence="MIT (omertov/encoder4editing); contains a StyleGAN2 FFHQ decoder "
+            "(NVIDIA Source Code License-NC)",
+    description="encoder4editing (e4e) FFHQ encoder, W+ inversion with editable codes",
+    filename="e4e_ffhq_encode.pt",
+    source="https://github.com/omertov/encoder4editing#pretrained-models "
+           "(Google Drive file 1cUv_reLE6k3604or78EranS7XzuVMWeO)",
+    notes="Same oid on huggingface.co/zhengchong/e4e and wmpscc/StyleGene (commit e301280); a "
+          "third-party asset list pairs this hash and size with the original Drive file. "
+          "Time-Travel-Rephotography's e4e_ffhq_encode.pt is a different file (sha256 6970a146…).",
+))
+
+register(WeightSpec(
+    name="arcface-ir-se50",
+    urls=(
+        "https://huggingface.co/spaces/ethanNeuralImage/inversion_testing/resolve/"
+        "2448e446032e40d1dfbc57aaa86b379ae5e871ae/pretrained_models/model_ir_se50.pth",
+        "https://huggingface.co/lithiumice/ArcFace_PyTorch/resolve/main/InsightFace_Pytorch%2Bmodel_ir_se50.pth",
+        "https://github.com/xinntao/facexlib/releases/download/v0.1.0/recognition_arcface_ir_se50.pth",
+    ),
+    sha256="a035c768259b98ab1ce0e646312f48b9e1e218197a0f80ac6765e88f8b6ddf28",
+    size=175_367_323,
+    format="arcface-ir-se50",
+    licence="MIT (TreB1eN/InsightFace_Pytorch); trained on MS-Celeb-1M, a withdrawn data set: "
+            "research use",
+    description="ArcFace IR-SE50 face recognition (TreB1eN), the identity loss of pSp/StyleCLIP",
+    filename="model_ir_se50.pth",
+    source="https://github.com/TreB1eN/InsightFace_Pytorch (IR-SE50 weights; also the Drive link in "
+           "eladrich/pixel2style2pixel's README)",
+    notes="Same oid on spaces/ethanNeuralImage/inversion_testing (commit 2448e44), "
+          "lithiumice/ArcFace_PyTorch (commit 086811e) and spaces/adirik/stylemc-demo; facexlib's "
+          "recognition_arcface_ir_se50.pth release asset is the same file.",
+))
