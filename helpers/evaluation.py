@@ -4,10 +4,13 @@ The paper shows pictures; with known factors we can put a number on each claim.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 from .latent_spaces import layer_groups, mix_styles
-from .worlds.synthfaces.renderer import FACTORS
+from .worlds.synthfaces.renderer import FACTORS, IDENTITY_FACTORS, MICROMOTION_FACTORS, factor_index
 
 
 def style_mixing_effects(world, n: int = 64, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -29,3 +32,42 @@ def factor_table(values: dict[str, torch.Tensor]) -> "list[dict]":
     """Rows {factor, <key>: value…} for display as a table."""
     return [{"factor": f, **{k: round(float(v[i]), 3) for k, v in values.items()}}
             for i, f in enumerate(FACTORS)]
+
+
+@dataclass
+class DirectionScore:
+    """Ground-truth score of an edit direction over many target codes.
+
+    ``slope``: mean change of the target factor per unit α; ``monotonic``: fraction of targets whose
+    factor never drops by more than ``tolerance`` between consecutive α; ``identity_drift`` and
+    ``other_motion_drift``: mean |Δ| of identity / other micromotion factors between the ends of the
+    α range; ``curves``: the target factor [n, len(alphas)].
+    """
+
+    factor: str
+    slope: float
+    monotonic: float
+    identity_drift: float
+    other_motion_drift: float
+    curves: torch.Tensor
+
+
+def score_direction(world, targets: torch.Tensor, direction: torch.Tensor, factor: str,
+                    alphas=(0.0, 0.25, 0.5, 0.75, 1.0), tolerance: float = 0.02,
+                    progress: bool = False) -> DirectionScore:
+    """Apply ``direction`` to every target code and read the factors back with the meter."""
+    from .transfer import render_edit
+    j = factor_index(factor)
+    frames = render_edit(world, targets, direction, alphas, progress=progress)
+    n, t = frames.shape[:2]
+    f = world.measure(frames.reshape(n * t, *frames.shape[2:])).reshape(n, t, -1)
+    a = torch.as_tensor(np.asarray(alphas, dtype=np.float32))
+    curves = f[:, :, j]
+    ac = a - a.mean()
+    slope = float(((curves - curves.mean(1, keepdim=True)) * ac).sum(1).mean() / (ac ** 2).sum())
+    monotonic = float((torch.diff(curves, dim=1) > -tolerance).all(1).float().mean())
+    ends = (f[:, -1] - f[:, 0]).abs()
+    ident = [factor_index(k) for k in IDENTITY_FACTORS]
+    others = [factor_index(k) for k in MICROMOTION_FACTORS if k != factor]
+    return DirectionScore(factor, slope, monotonic, float(ends[:, ident].mean()),
+                          float(ends[:, others].mean()), curves)
