@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
+# The notebooks must run from an empty cache: no anchors or directions left by earlier runs.
+export MICROMOTION_CACHE="$(mktemp -d -t micromotion-cache.XXXXXX)"
 
 # pytest, where exit code 5 ("no tests collected") is a failure like any other, said out loud.
 run_pytest() {

@@ -99,14 +99,18 @@ def _load_synthfaces(dev) -> World:
     generator, latent_avg = load_generator(path, device=dev)
     meta = torch.load(path, map_location="cpu", weights_only=True)
     meter = load_meter(device=dev)
+    from ..shipped import manifest
     return World("synthfaces", generator, latent_avg, dev, meter=meter,
                  info={"trained_images": int(meta.get("trained_images", 0)),
-                       "trained_steps": int(meta.get("trained_steps", 0)), "weights": str(path)})
+                       "trained_steps": int(meta.get("trained_steps", 0)), "weights": str(path),
+                       "weights_sha256": manifest()[path.name]["sha256"]})
 
 
 def _load_ffhq(dev) -> World:
     from ..stylegan2 import load_generator
     from ..weights import fetch
+    from ..weights import get_spec
     path = fetch("stylegan2-ffhq")
     generator, latent_avg = load_generator(path, config=FFHQ_CONFIG, device=dev)
-    return World("ffhq", generator, latent_avg, dev, info={"weights": str(path)})
+    return World("ffhq", generator, latent_avg, dev,
+                 info={"weights": str(path), "weights_sha256": get_spec("stylegan2-ffhq").sha256})
