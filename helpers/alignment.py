@@ -14,8 +14,8 @@ same way before inversion: eyes level and at fixed places, the face filling the 
 
 dlib comes from the prebuilt wheel ``dlib-bin`` and its models from ``face_recognition_models``, so
 nothing is compiled or downloaded at run time (NOTES §3.5, §4). Both are imported only when a face is
-detected: ``import helpers.alignment`` needs neither. Used by ``helpers.anchors`` (video frames) and
-the inversion notebook.
+detected: ``import helpers.alignment`` needs neither. Used by ``helpers.anchors`` (frames of a clip)
+and by the inversion of real photos (``notebooks/02_inversion.ipynb``).
 """
 from __future__ import annotations
 
@@ -131,7 +131,11 @@ def _read_file(path: Path, max_side: int, notes: list[str]) -> Image.Image:
     if path.is_dir():
         raise ImageLoadError(f"{name} is a folder, not an image file: pass the files inside it "
                              "(align_faces takes a list).")
-    if path.stat().st_size == 0:
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ImageLoadError(f"{name} cannot be read ({err}).") from None
+    if size == 0:
         raise ImageLoadError(f"{name}: the file is empty (0 bytes), probably an interrupted download "
                              "or copy. Fetch or export it again.")
     try:
@@ -141,7 +145,8 @@ def _read_file(path: Path, max_side: int, notes: list[str]) -> Image.Image:
     except Image.DecompressionBombError as err:
         opened = _open_huge_jpeg(path, max_side, err, notes)
     except UnidentifiedImageError:
-        head = path.read_bytes()[:16]
+        with open(path, "rb") as fh:
+            head = fh.read(16)
         raise ImageLoadError(f"{name} is not an image file Pillow can read (it starts with {head!r}); "
                              "the extension may not match the content. Open it in an image viewer "
                              "and re-save it as PNG or JPEG.") from None
@@ -150,16 +155,17 @@ def _read_file(path: Path, max_side: int, notes: list[str]) -> Image.Image:
                              "it is a readable image file.") from None
 
     with opened:
-        frames = getattr(opened, "n_frames", 1)
-        if frames > 1:
-            notes.append(f"the file holds {frames} frames; the first one is used")
         w, h = opened.size
-        if max(w, h) > max_side and opened.format == "JPEG":
-            # draft lets libjpeg decode at 1/2, 1/4 or 1/8 scale, never below the requested size
-            opened.draft(None, (max(1, w * max_side // max(w, h)), max(1, h * max_side // max(w, h))))
-            if opened.size != (w, h):
-                notes.append(f"JPEG decoded at reduced scale: {w}×{h} → {opened.size[0]}×{opened.size[1]} px")
         try:
+            frames = getattr(opened, "n_frames", 1)
+            if frames > 1:
+                notes.append(f"the file holds {frames} frames; the first one is used")
+            if max(w, h) > max_side and opened.format == "JPEG":
+                # libjpeg decodes at 1/2, 1/4 or 1/8 scale, never below the requested size
+                opened.draft(None, (max(1, w * max_side // max(w, h)), max(1, h * max_side // max(w, h))))
+                if opened.size != (w, h):
+                    notes.append(f"JPEG decoded at reduced scale: {w}×{h} → "
+                                 f"{opened.size[0]}×{opened.size[1]} px")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 opened.load()
@@ -179,7 +185,7 @@ def _decode_failure(name: str, err: Exception) -> str:
 
 
 def _open_huge_jpeg(path: Path, max_side: int, bomb: Exception, notes: list[str]) -> Image.Image:
-    """Past Pillow's hard pixel limit only a JPEG can still be read: libjpeg decodes it at 1/8 scale.
+    """Past Pillow's hard pixel limit only a JPEG can still be read: libjpeg decodes it at up to 1/8 scale.
 
     ``Image.open`` refuses such files before looking at their format; the JPEG plugin's own class
     reads the header without that check, and ``draft`` makes the decode small. Anything that would
@@ -252,11 +258,12 @@ def _on_white(rgba: Image.Image, notes: list[str]) -> Image.Image:
 
 def _grey_array_to_rgb(values: np.ndarray, name: str, notes: list[str]) -> Image.Image:
     """Integer or float grey levels of any depth → 8-bit RGB."""
-    if values.dtype == np.uint16 or (values.dtype.kind in "iu" and values.min() >= 0
-                                     and values.max() <= 65535 and values.dtype.itemsize > 1):
+    kind, nbytes = values.dtype.kind, values.dtype.itemsize
+    if kind == "u" and nbytes == 2:  # 16-bit, either byte order (I;16, I;16B)
         grey = np.rint(values.astype(np.float64) / 257.0)
-        if values.dtype != np.uint16:
-            notes.append("32-bit integer grey levels read as 16-bit (0–65535)")
+    elif kind in "iu" and values.size and values.min() >= 0 and values.max() <= 65535:
+        grey = np.rint(values.astype(np.float64) / 257.0)
+        notes.append("32-bit integer grey levels read as 16-bit (0–65535)")
     else:
         v = values.astype(np.float64)
         if not np.isfinite(v).all():
@@ -264,6 +271,9 @@ def _grey_array_to_rgb(values: np.ndarray, name: str, notes: list[str]) -> Image
         lo, hi = float(v.min()), float(v.max())
         if lo >= 0.0 and hi <= 1.0:
             grey = np.rint(v * 255.0)
+        elif lo >= 0.0 and hi <= 255.0:
+            grey = np.rint(v)
+            notes.append("grey levels read as 0–255")
         else:
             grey = np.rint((v - lo) / max(hi - lo, 1e-12) * 255.0)
             notes.append(f"grey levels in [{lo:g}, {hi:g}] stretched to 0–255")
@@ -281,7 +291,7 @@ def _from_array(array: np.ndarray, name: str, notes: list[str]) -> Image.Image:
         raise ImageLoadError(f"{name}: expected an image [H, W], [H, W, 3] or [H, W, 4].")
     if a.dtype == bool:
         a = a.astype(np.uint8) * 255
-    elif a.dtype == np.uint16:
+    elif a.dtype.kind == "u" and a.dtype.itemsize == 2:
         a = np.rint(a / 257.0).astype(np.uint8)
     elif a.dtype.kind in "iu" and a.dtype != np.uint8:
         if a.size and (a.min() < 0 or a.max() > 255):
@@ -383,10 +393,10 @@ def _scaled_copy(pixels: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 def detect_faces(image: ImageSource, detector: str = "auto") -> list[FaceBox]:
-    """Faces in an image, in detector order.
+    """Faces in an image, in detector order; boxes in the image's own pixels.
 
-    ``"hog"``: dlib's HOG frontal detector on a copy at most 1024 px, upsampled once (finds faces
-    from ~40 px in that copy, up to ~30° of roll). ``"cnn"``: dlib's MMOD CNN (slower, ~2–3 s per
+    ``"hog"``: dlib's HOG frontal detector on a copy at most 1024 px, upsampled once (finds roughly
+    upright, frontal faces from ~40 px in that copy). ``"cnn"``: dlib's MMOD CNN (slower, ~2–3 s per
     640 px image on one core, more tolerant of pose and blur). ``"auto"``: HOG, then CNN if HOG finds
     nothing.
     """
@@ -462,7 +472,7 @@ def face_quad(landmarks: np.ndarray) -> np.ndarray:
     x_axis = eye_to_eye + mouth_sideways
     x_axis *= max(2.0 * np.hypot(*eye_to_eye), 1.8 * np.hypot(*eye_to_mouth)) / np.hypot(*x_axis)
     y_axis = np.array([-x_axis[1], x_axis[0]])  # x turned by +90° (y points down in images)
-    centre = eye_mid + 0.2 * eye_to_mouth
+    centre = eye_mid + 0.1 * eye_to_mouth
     return np.stack([centre - x_axis - y_axis, centre - x_axis + y_axis,
                      centre + x_axis + y_axis, centre + x_axis - y_axis])
 

@@ -101,9 +101,22 @@ def test_two_faces_the_larger_is_aligned(astronaut, large_on_right):
 
 
 @needs_dlib
+def test_cnn_detector_takes_over_when_hog_finds_nothing(astronaut):
+    from PIL import ImageFilter
+    blurred = Image.fromarray(astronaut).filter(ImageFilter.GaussianBlur(4))
+    assert not A.detect_faces(np.asarray(blurred), "hog"), "HOG should miss this face for the test"
+    _, sharp = A.align_face(astronaut, output_size=64)
+    _, info = A.align_face(blurred, output_size=64)
+    assert any("CNN" in note for note in info.notes)
+    # the CNN box was mapped back to the right place: landmarks agree with the sharp photo's
+    assert np.hypot(*(info.landmarks - sharp.landmarks).T).mean() < 4.0
+
+
+@needs_dlib
 def test_face_at_the_border_is_padded_not_black(astronaut):
     whole, _ = A.align_face(astronaut, output_size=128)
-    cropped, info = A.align_face(astronaut[50:330, 150:400], output_size=128)   # face near the top-left corner
+    near_corner = astronaut[50:330, 150:400]                      # the face near the top-left corner
+    cropped, info = A.align_face(near_corner, output_size=128)
     lo = info.quad.min(0)
     assert lo[0] < 0 and lo[1] < 0, "the quad should leave the image for this test"
     out = np.asarray(cropped, dtype=np.float64)
@@ -204,7 +217,8 @@ def test_implausible_landmarks_are_refused(case):
 
 def gradient_rgb(w=64, h=48) -> np.ndarray:
     ys, xs = np.mgrid[0:h, 0:w]
-    return np.stack([xs * 255 // (w - 1), ys * 255 // (h - 1), (xs + ys) * 255 // (w + h - 2)], 2).astype(np.uint8)
+    channels = [xs * 255 // (w - 1), ys * 255 // (h - 1), (xs + ys) * 255 // (w + h - 2)]
+    return np.stack(channels, 2).astype(np.uint8)
 
 
 def test_rgba_transparency_goes_white(tmp_path):
@@ -322,7 +336,8 @@ def test_empty_and_missing_files(tmp_path):
 
 def test_truncated_jpeg(tmp_path):
     full = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(full, "JPEG")
+    noise = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(full, "JPEG")
     path = tmp_path / "cut.jpg"
     path.write_bytes(full.getvalue()[: len(full.getvalue()) // 2])
     with pytest.raises(ImageLoadError, match="truncated") as err:

@@ -1,0 +1,206 @@
+"""The synthfaces text-image model: the `clip` package's own CLIP architecture, small, trained here.
+
+Taught in ``notebooks/03_text_anchors.ipynb``. The paper scores prompts with CLIP ViT-B/32; our world
+has its own CLIP — the very same class (``clip.model.CLIP``), tokenizer (``clip``'s BPE) and loss path
+(image upsampled ×7, average-pooled to 224 px, no normalisation, ``1 − logits/100``) — trained
+contrastively on renders and their captions from the paper's templates.
+
+    python -m helpers.worlds.synthfaces.text_model --steps 3000   # writes data/synthfaces_clip.pt
+
+``import clip`` itself needs torchvision (for ``clip.load``'s preprocessing, which the paper's loss
+does not use); on machines without it, the two modules we need are loaded straight from the
+installed package's files.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ...files import atomic_write
+from ...shipped import record, verified
+from . import captions, renderer
+
+DATA = Path(__file__).resolve().parents[3] / "data"
+CLIP_PATH = DATA / "synthfaces_clip.pt"
+CLIP_CONFIG = dict(embed_dim=128, image_resolution=224, vision_layers=4, vision_width=128,
+                   vision_patch_size=32, context_length=77, vocab_size=49408, transformer_width=64,
+                   transformer_heads=2, transformer_layers=4)
+STYLE_WEIGHTS = {"photo": 0.7, "painting": 0.1, "cartoon": 0.1, "sculpture": 0.1}
+
+
+@lru_cache(maxsize=None)
+def _clip_module(name: str):
+    """``clip.model`` or ``clip.simple_tokenizer``, without importing ``clip/__init__`` (torchvision)."""
+    spec = importlib.util.find_spec("clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the `clip` package is missing: pip install --no-deps clip-anytorch ftfy regex "
+                          "(note: `pip install clip` installs an unrelated tool)")
+    path = Path(list(spec.submodule_search_locations)[0]) / f"{name}.py"
+    mod_spec = importlib.util.spec_from_file_location(f"_clip_{name}", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    return _clip_module("simple_tokenizer").SimpleTokenizer()
+
+
+def tokenize(texts, context_length: int = 77) -> torch.Tensor:
+    """Texts → token ids [n, context_length] with CLIP's BPE, start/end tokens and zero padding."""
+    if isinstance(texts, str):
+        texts = [texts]
+    if len(texts) == 0:
+        raise ValueError("no prompts given: pass at least one text")
+    tok = _tokenizer()
+    sot, eot = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
+    out = torch.zeros(len(texts), context_length, dtype=torch.long)
+    for i, text in enumerate(texts):
+        ids = [sot] + tok.encode(text) + [eot]
+        if len(ids) > context_length:
+            raise ValueError(f"prompt too long for CLIP ({len(ids)} > {context_length} tokens): {text[:60]!r}…")
+        out[i, :len(ids)] = torch.tensor(ids)
+    return out
+
+
+def build() -> torch.nn.Module:
+    """A fresh small CLIP; its logit scale is fixed at 100 like the real model's (clamped) one."""
+    model = _clip_module("model").CLIP(**CLIP_CONFIG)
+    model.logit_scale.data.fill_(math.log(100.0))
+    model.logit_scale.requires_grad_(False)
+    return model
+
+
+def clip_image_input(images: torch.Tensor, resolution: int = 224) -> torch.Tensor:
+    """The paper's CLIP input: upsample ×7 (nearest), average-pool down to 224 px; no normalisation."""
+    size = images.shape[-1]
+    up = F.interpolate(images, scale_factor=7, mode="nearest")
+    k = size * 7 // resolution
+    if k > 1:
+        up = F.avg_pool2d(up, k)
+    if up.shape[-1] != resolution:
+        up = F.interpolate(up, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return up
+
+
+def clip_loss(model, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``1 − logits_per_image / 100`` for matching pairs (image i with text i, or all with one text) → [n]."""
+    logits_per_image, _ = model(clip_image_input(images), tokens.to(images.device))
+    if tokens.shape[0] == 1:
+        return 1 - logits_per_image[:, 0] / 100
+    return 1 - logits_per_image.diagonal() / 100
+
+
+def load_text_model(path=None, device="cpu"):
+    """The shipped synthfaces CLIP (hash-checked), eval mode, frozen."""
+    path = verified(CLIP_PATH.name) if path is None else path
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = build()
+    model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    return model.eval().requires_grad_(False).to(device)
+
+
+def training_batch(step: int, batch: int, seed: int = 0):
+    """Renders (mostly photo style) and one caption each: a random micromotion, percent or adjective."""
+    rng = np.random.RandomState((seed * 9_000_011 + step) % (2 ** 31))
+    f = renderer.sample_factors(batch, seed=int(rng.randint(2 ** 31)))
+    # half the faces get one strong, clean micromotion so every degree word has clear examples
+    styles = rng.choice(list(STYLE_WEIGHTS), size=batch, p=list(STYLE_WEIGHTS.values()))
+    images = torch.empty(batch, 3, 64, 64)
+    for style in renderer.STYLES:
+        idx = np.flatnonzero(styles == style)
+        if len(idx):
+            images[idx] = renderer.render(f[idx], style=style, seeds=int(rng.randint(2 ** 30)) + idx)
+    motions = rng.choice(list(captions.TEMPLATES), size=batch)
+    kinds = rng.choice(["percent", "adjective"], size=batch)
+    texts = [captions.caption(f[i:i + 1], motions[i], kinds[i], rng)[0] for i in range(batch)]
+    return images, texts
+
+
+def contrastive_loss(model, images, texts) -> torch.Tensor:
+    """Symmetric InfoNCE where every image whose caption is identical counts as a positive."""
+    logits_per_image, logits_per_text = model(clip_image_input(images), tokenize(texts))
+    same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.float32)
+    target = same / same.sum(1, keepdim=True)
+    return 0.5 * (-(target * logits_per_image.log_softmax(1)).sum(1).mean()
+                  - (target * logits_per_text.log_softmax(1)).sum(1).mean())
+
+
+@torch.no_grad()
+def ranking_accuracy(model, n: int = 48, seed: int = 31337) -> dict[str, float]:
+    """Zero-shot check per micromotion: for the prompt of a strong degree ("big"/"90%"), how often does
+    an image with more of the motion score higher than one with less? (0.5 = chance, 1 = perfect)."""
+    out = {}
+    strengths = np.array([0.0, 0.3, 0.6, 0.9])
+    for m, template in captions.TEMPLATES.items():
+        base = renderer.sample_factors(n, seed=seed, neutral=True)
+        f = base.repeat_interleave(len(strengths), 0)
+        f = renderer.set_factors(f, **{m: torch.as_tensor(captions.factor_value(m, np.tile(strengths, n)),
+                                                          dtype=torch.float32)})
+        images = renderer.render(f, seeds=seed)
+        loss = clip_loss(model, images, tokenize([captions.fill(template, "90%")]))
+        score = (-loss).reshape(n, len(strengths))
+        pairs = [(i, j) for i in range(len(strengths)) for j in range(i + 1, len(strengths))]
+        out[m] = float(np.mean([(score[:, j] > score[:, i]).float().mean().item() for i, j in pairs]))
+    return out
+
+
+def train(steps: int = 3000, batch: int = 128, lr: float = 5e-4, seed: int = 0, out=CLIP_PATH,
+          threads: int = 1) -> dict:
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model = build()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    model.train()
+    bar = tqdm(range(steps), desc="text model", mininterval=5)
+    for step in bar:
+        images, texts = training_batch(step, batch, seed)
+        loss = contrastive_loss(model, images, texts)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    report = ranking_accuracy(model)
+    # stored in half precision: the token table alone is 3 M numbers
+    payload = {"model": {k: v.half() for k, v in model.state_dict().items()}, "config": json.dumps(CLIP_CONFIG),
+               "steps": steps, "batch": batch, "ranking_accuracy": json.dumps(report)}
+    atomic_write(out, lambda fh: torch.save(payload, fh))
+    if Path(out).resolve().parent == DATA:
+        record(out, f"python -m helpers.worlds.synthfaces.text_model --steps {steps} --batch {batch}")
+    return report
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Train the synthfaces CLIP on renders and their captions.")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=str(CLIP_PATH))
+    a = p.parse_args(argv)
+    t = time.time()
+    report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads)
+    print(f"trained in {time.time() - t:.0f} s; ranking accuracy for the '90%' prompt:",
+          {k: round(v, 3) for k, v in report.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
