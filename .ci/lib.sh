@@ -29,11 +29,11 @@ print_stage_times() {
 }
 trap print_stage_times EXIT
 
-# The project venv. Reinstalling takes a minute, so it is skipped while pyproject.toml is unchanged.
+# The project venv. Reinstalling takes a minute, so it is skipped while pyproject.toml and this file are unchanged.
 ensure_venv() {
   [ -x "$PY" ] || python3 -m venv "$VENV"
   local stamp="$VENV/.installed" want
-  want=$(sha256sum < pyproject.toml | cut -d' ' -f1)
+  want=$(cat pyproject.toml .ci/lib.sh | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     echo "venv up to date ($VENV)"; return
   fi
@@ -41,6 +41,9 @@ ensure_venv() {
   "$PY" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torch") is None)' \
     || "$PY" -m pip install -q "$TORCH_PIN"
   "$PY" -m pip install -q -e '.[book,test]'
+  # The `clip` package (OpenAI's CLIP code with its BPE vocabulary) declares torchvision, which would
+  # replace our CPU torch with a multi-GB CUDA build; the parts we use need only torch, ftfy and regex.
+  "$PY" -m pip install -q --no-deps "clip-anytorch>=2.5"
   echo "$want" > "$stamp"
 }
 

@@ -121,3 +121,72 @@ def video_anchors(world, frames, steps: int = 300, lr: float = 0.03, spread_weig
         return {"anchors": res.codes.cpu(), "pixel_error": res.pixel_error}
 
     return cached("video", key, compute, use_cache)["anchors"]
+
+
+def styleclip_lr(t: float, lr: float = 0.1, rampdown: float = 0.25, rampup: float = 0.05) -> float:
+    """StyleCLIP's learning-rate schedule at progress ``t`` = step / steps: warm-up, cosine ramp-down."""
+    ramp = 0.5 - 0.5 * np.cos(np.pi * min(1.0, (1 - t) / rampdown))
+    return lr * ramp * min(1.0, t / rampup)
+
+
+def optimise_prompts(world, starts: torch.Tensor, prompts: list[str], steps: int = 40, lr: float = 0.1,
+                     l2_lambda: float = 0.008, id_lambda: float = 0.005, progress: bool = True) -> torch.Tensor:
+    """StyleCLIP latent optimisation of ``starts[i]`` toward ``prompts[i]``, all codes in one batch.
+
+    ``starts``: [B, num_ws, d]; one prompt per code. Loss per code: ``1 − logits/100``
+    + ``l2_lambda · Σ(w − w0)²`` + ``id_lambda · (1 − cos(id(G(w)), id(G(w0))))``, generator noise
+    fixed. Every code has its own Adam moments and the same schedule, and the losses are summed,
+    so the result equals running the codes one by one (the paper's loop), only faster.
+    """
+    if len(prompts) != len(starts):
+        raise ValueError(f"{len(prompts)} prompts for {len(starts)} start codes")
+    g = world.generator
+    w0 = starts.detach().to(world.device)
+    with torch.no_grad():
+        reference = g.synthesis(w0)
+    tokens = world.tokenize(prompts)
+    ws = w0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([ws], lr=lr)
+    for step in tqdm_range(steps, "text anchors", progress):
+        for group in opt.param_groups:
+            group["lr"] = styleclip_lr(step / steps, lr)
+        images = g.synthesis(ws)
+        loss = world.clip_loss(images, tokens) + l2_lambda * (ws - w0).pow(2).sum([1, 2])
+        if id_lambda:
+            loss = loss + id_lambda * world.identity_loss(images, reference)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+    return ws.detach()
+
+
+def tqdm_range(n: int, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+    return tqdm(range(n), desc=desc, disable=not progress)
+
+
+def text_anchors(world, starts: torch.Tensor, template: str, degrees=None, steps: int = 40,
+                 lr: float = 0.1, l2_lambda: float = 0.008, id_lambda: float = 0.005,
+                 use_cache: bool = True, progress: bool = True) -> torch.Tensor:
+    """Anchor matrices from a prompt template: [n_identities, 1 + len(degrees), num_ws, d].
+
+    Row 0 is each identity's start code; row 1 + k the code optimised toward ``template`` filled with
+    ``degrees[k]`` (default: the released code's "no", 10 %, …, 100 % — a 12-row matrix). Every prompt
+    of every identity restarts from that identity's start code, and all of them run as one batch.
+    """
+    from .worlds.synthfaces.captions import PERCENTAGES, prompts as fill_prompts
+    degrees = PERCENTAGES if degrees is None else tuple(degrees)
+    texts = fill_prompts(template, degrees)
+    if starts.dim() == 2:
+        starts = starts[None]
+    n, k = len(starts), len(texts)
+    key = cache_key(kind="text", world=world.info.get("weights_sha256", world.name), starts=starts.cpu(),
+                    texts=texts, steps=steps, lr=lr, l2=l2_lambda, id=id_lambda,
+                    text_model=world.info.get("text_model_sha256"))
+
+    def compute():
+        batch_starts = starts.repeat_interleave(k, 0)
+        codes = optimise_prompts(world, batch_starts, texts * n, steps, lr, l2_lambda, id_lambda, progress)
+        return {"anchors": torch.cat([starts.cpu()[:, None], codes.cpu().reshape(n, k, *starts.shape[1:])], 1)}
+
+    return cached("text", key, compute, use_cache)["anchors"]

@@ -27,6 +27,7 @@ class World:
     device: Any
     truncation: float = 0.7
     meter: Any = None
+    text_model: Any = None
     info: dict = field(default_factory=dict)
 
     @property
@@ -71,6 +72,30 @@ class World:
                              "exist only in the synthfaces world")
         return self.meter.measure(images)
 
+    def tokenize(self, prompts):
+        """Prompts → CLIP token ids [n, 77] (the `clip` package's BPE in both worlds)."""
+        if self.name == "ffhq":
+            import clip
+            return clip.tokenize(list(prompts))
+        from .synthfaces.text_model import tokenize
+        return tokenize(list(prompts))
+
+    def clip_loss(self, images, prompts):
+        """The paper's CLIP loss ``1 − logits/100`` per image [n]; one prompt, or one per image."""
+        from ..guidance import clip_loss
+        if self.text_model is None:
+            raise ValueError(f"the {self.name!r} world has no text model yet; for synthfaces train it with "
+                             "`python -m helpers.worlds.synthfaces.text_model`")
+        tokens = prompts if hasattr(prompts, "dtype") else self.tokenize(prompts)
+        return clip_loss(self.text_model, images, tokens)
+
+    def identity_loss(self, images, reference):
+        """``1 − cos`` between identity embeddings of ``images`` and ``reference``, per image [n]."""
+        from ..guidance import identity_loss
+        if self.meter is None:
+            raise ValueError(f"the {self.name!r} world has no identity model loaded")
+        return identity_loss(self.meter.identity_embedding, images, reference)
+
     def render(self, factors, style: str = "photo", seeds=None):
         """Renderer faces at the generator's resolution (synthfaces only)."""
         if self.name != "synthfaces":
@@ -100,10 +125,15 @@ def _load_synthfaces(dev) -> World:
     meta = torch.load(path, map_location="cpu", weights_only=True)
     meter = load_meter(device=dev)
     from ..shipped import manifest
-    return World("synthfaces", generator, latent_avg, dev, meter=meter,
+    text_model, text_sha = None, None
+    if "synthfaces_clip.pt" in manifest():
+        from .synthfaces.text_model import load_text_model
+        text_model = load_text_model(device=dev)
+        text_sha = manifest()["synthfaces_clip.pt"]["sha256"]
+    return World("synthfaces", generator, latent_avg, dev, meter=meter, text_model=text_model,
                  info={"trained_images": int(meta.get("trained_images", 0)),
                        "trained_steps": int(meta.get("trained_steps", 0)), "weights": str(path),
-                       "weights_sha256": manifest()[path.name]["sha256"]})
+                       "weights_sha256": manifest()[path.name]["sha256"], "text_model_sha256": text_sha})
 
 
 def _load_ffhq(dev) -> World:

@@ -75,9 +75,9 @@ class FactorMeter(nn.Module):
         return torch.cat([self(images[i:i + batch].to(dev)).cpu() for i in range(0, len(images), batch)])
 
     def identity_embedding(self, images) -> torch.Tensor:
-        """Predicted identity factors, differentiable: the identity loss of this world."""
+        """Predicted identity factors around their mid-range (so cosines compare), differentiable."""
         idx = [FACTORS.index(n) for n in IDENTITY_FACTORS]
-        return self(images)[:, idx]
+        return self(images)[:, idx] - 0.5
 
 
 def training_batch(step: int, batch: int, seed: int = 0):

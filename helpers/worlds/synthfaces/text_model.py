@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ...files import atomic_write
+from ...guidance import clip_image_input, clip_loss
 from ...shipped import record, verified
 from . import captions, renderer
 
@@ -81,26 +82,6 @@ def build() -> torch.nn.Module:
     model.logit_scale.data.fill_(math.log(100.0))
     model.logit_scale.requires_grad_(False)
     return model
-
-
-def clip_image_input(images: torch.Tensor, resolution: int = 224) -> torch.Tensor:
-    """The paper's CLIP input: upsample ×7 (nearest), average-pool down to 224 px; no normalisation."""
-    size = images.shape[-1]
-    up = F.interpolate(images, scale_factor=7, mode="nearest")
-    k = size * 7 // resolution
-    if k > 1:
-        up = F.avg_pool2d(up, k)
-    if up.shape[-1] != resolution:
-        up = F.interpolate(up, size=(resolution, resolution), mode="bilinear", align_corners=False)
-    return up
-
-
-def clip_loss(model, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """``1 − logits_per_image / 100`` for matching pairs (image i with text i, or all with one text) → [n]."""
-    logits_per_image, _ = model(clip_image_input(images), tokens.to(images.device))
-    if tokens.shape[0] == 1:
-        return 1 - logits_per_image[:, 0] / 100
-    return 1 - logits_per_image.diagonal() / 100
 
 
 def load_text_model(path=None, device="cpu"):

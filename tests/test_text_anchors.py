@@ -1,0 +1,69 @@
+"""Text anchors: the batched optimisation equals the paper's one-by-one loop; schedule and shape."""
+import numpy as np
+import pytest
+import torch
+
+from helpers import anchors, guidance
+from helpers.stylegan2 import Generator, z_from_seed
+from helpers.worlds.synthfaces import text_model
+
+
+class TinyWorld:
+    """A random 16-px generator, a random small CLIP and a fixed random identity embedding."""
+
+    name = "tiny"
+    device = "cpu"
+    info = {}
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.generator = Generator(16, style_dim=32, n_mlp=2, channel_multiplier=1,
+                                   channel_scale=0.0625).eval().requires_grad_(False)
+        self.text_model = text_model.build().eval().requires_grad_(False)
+        self.embed_weight = torch.randn(8, 3 * 16 * 16)
+
+    def tokenize(self, prompts):
+        return text_model.tokenize(prompts)
+
+    def clip_loss(self, images, tokens):
+        return guidance.clip_loss(self.text_model, images, tokens)
+
+    def identity_loss(self, images, reference):
+        return guidance.identity_loss(lambda x: x.flatten(1) @ self.embed_weight.T, images, reference)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return TinyWorld()
+
+
+def test_styleclip_schedule():
+    assert anchors.styleclip_lr(0.0) == 0.0
+    assert anchors.styleclip_lr(0.5) == pytest.approx(0.1)
+    assert anchors.styleclip_lr(1.0) == pytest.approx(0.0)
+    assert anchors.styleclip_lr(0.025) == pytest.approx(0.05)
+
+
+def test_batched_anchors_equal_the_sequential_loop(world):
+    g = world.generator
+    starts = g.to_wplus(g.mapping(z_from_seed(1, 2, 32))).clone()
+    prompts = ["A person with no smile", "A person with 50% smile", "A person with 100% smile"]
+    batch = anchors.optimise_prompts(world, starts.repeat_interleave(3, 0), prompts * 2, steps=6,
+                                     progress=False)
+    one_by_one = torch.cat([anchors.optimise_prompts(world, starts[i:i + 1], [p], steps=6, progress=False)
+                            for i in range(2) for p in prompts])
+    assert torch.allclose(batch, one_by_one, atol=1e-5)
+    assert not torch.allclose(batch, starts.repeat_interleave(3, 0))  # it moved
+
+
+def test_text_anchor_matrix_layout_and_cache(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path))
+    g = world.generator
+    starts = g.to_wplus(g.mapping(z_from_seed(2, 2, 32))).clone()
+    a = anchors.text_anchors(world, starts, "A person with {} smile", steps=3, progress=False)
+    assert a.shape == (2, 12, g.num_ws, 32)
+    assert torch.equal(a[:, 0], starts)
+    b = anchors.text_anchors(world, starts, "A person with {} smile", steps=3, progress=False)
+    assert torch.equal(a, b) and len(list(tmp_path.rglob("*.pt"))) == 1
+    with pytest.raises(ValueError, match="has no"):
+        anchors.text_anchors(world, starts, "A person smiling", steps=1, progress=False)

@@ -1,0 +1,46 @@
+"""The synthfaces CLIP: the clip package's class and tokenizer, the paper's input path and loss."""
+import pytest
+import torch
+
+from helpers.worlds.synthfaces import captions, text_model
+
+
+def test_tokenize_uses_clip_bpe_with_start_and_end():
+    tokens = text_model.tokenize(["A person with 90% smile", "no"])
+    assert tokens.shape == (2, 77) and tokens.dtype == torch.long
+    assert tokens[0, 0] == 49406 and 49407 in tokens[0].tolist()
+    assert tokens[1, 3:].abs().sum() == 0
+    with pytest.raises(ValueError, match="no prompts"):
+        text_model.tokenize([])
+    with pytest.raises(ValueError, match="too long"):
+        text_model.tokenize(["smile " * 100])
+
+
+def test_clip_input_follows_the_paper():
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    y = text_model.clip_image_input(x)
+    assert y.shape == (2, 3, 224, 224)
+    # ×7 nearest then 2×2 average: each 224-px pixel is an average of source pixels, values stay in range
+    assert y.min() >= x.min() - 1e-6 and y.max() <= x.max() + 1e-6
+    assert torch.allclose(text_model.clip_image_input(torch.ones(1, 3, 64, 64)), torch.ones(1, 3, 224, 224))
+
+
+def test_clip_loss_pairs_and_broadcasts():
+    torch.manual_seed(0)
+    model = text_model.build().eval()
+    assert model.logit_scale.exp().item() == pytest.approx(100.0)
+    images = torch.rand(3, 3, 64, 64) * 2 - 1
+    one = text_model.clip_loss(model, images, text_model.tokenize(captions.prompts("A person with {} smile")[:1]))
+    assert one.shape == (3,) and torch.all((one >= 0) & (one <= 2))
+    pairs = text_model.clip_loss(model, images, text_model.tokenize(["a", "b", "c"]))
+    assert pairs.shape == (3,)
+
+
+def test_contrastive_loss_counts_identical_captions_as_positives():
+    torch.manual_seed(0)
+    model = text_model.build()
+    images = torch.rand(4, 3, 64, 64) * 2 - 1
+    loss = text_model.contrastive_loss(model, images, ["x", "x", "y", "z"])
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    assert model.visual.conv1.weight.grad is not None
