@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 
 def clip_image_input(images: torch.Tensor, resolution: int = 224) -> torch.Tensor:
-    """The paper's CLIP input: upsample ×7 (nearest), average-pool down to 224 px; no normalisation."""
+    """The paper's CLIP input: upsample ×7 (nearest), average-pool down to the model's input size
+    (224 px for ViT-B/32); no normalisation."""
     size = images.shape[-1]
     up = F.interpolate(images, scale_factor=7, mode="nearest")
     k = size * 7 // resolution
@@ -24,7 +25,7 @@ def clip_image_input(images: torch.Tensor, resolution: int = 224) -> torch.Tenso
 
 def clip_loss(model, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """``1 − logits_per_image / 100`` for matching pairs (image i with text i, or all with one text) → [n]."""
-    logits_per_image, _ = model(clip_image_input(images), tokens.to(images.device))
+    logits_per_image, _ = model(clip_image_input(images, model.visual.input_resolution), tokens.to(images.device))
     if tokens.shape[0] == 1:
         return 1 - logits_per_image[:, 0] / 100
     return 1 - logits_per_image.diagonal() / 100

@@ -77,7 +77,7 @@ def invert(world, images: torch.Tensor, init: torch.Tensor | None = None, steps:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        history.append(float(pixel.mean()))
+        history.append(pixel.detach().mean().item())
     with torch.no_grad():
         final = (g.synthesis(ws) - images).pow(2).mean([1, 2, 3])
     return InversionResult(ws.detach(), final.cpu(), history)

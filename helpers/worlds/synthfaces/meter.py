@@ -129,10 +129,15 @@ def load_meter(path=None, device="cpu") -> FactorMeter:
 
 
 def train(steps: int = 3000, batch: int = 96, lr: float = 2e-3, seed: int = 0, out=METER_PATH,
-          threads: int = 1) -> dict:
+          threads: int = 1, resume=None) -> dict:
+    """Train on fresh renders every step (or continue from the meter at ``resume``); evaluate; save."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     meter = FactorMeter()
+    if resume is not None:
+        state = torch.load(resume, map_location="cpu", weights_only=True)
+        meter.load_state_dict(state["model"])
+        seed += 1  # new batches, not a replay of the first run
     opt = torch.optim.AdamW(meter.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     meter.train()
@@ -148,11 +153,15 @@ def train(steps: int = 3000, batch: int = 96, lr: float = 2e-3, seed: int = 0, o
             bar.set_postfix(loss=f"{loss.item():.4f}")
     meter.eval()
     report = evaluate(meter)
+    made_by = f"python -m helpers.worlds.synthfaces.meter --steps {steps} --batch {batch} --lr {lr}"
+    if resume is not None:
+        previous = json.loads(state.get("made_by", '"python -m helpers.worlds.synthfaces.meter --steps 2000"'))
+        made_by = f"{previous} && {made_by} --resume"
     payload = {"model": meter.state_dict(), "config": {}, "steps": steps, "batch": batch,
-               "r2": json.dumps(report)}
+               "r2": json.dumps(report), "made_by": json.dumps(made_by)}
     atomic_write(out, lambda fh: torch.save(payload, fh))
     if Path(out).resolve().parent == DATA:
-        record(out, f"python -m helpers.worlds.synthfaces.meter --steps {steps} --batch {batch}")
+        record(out, made_by)
     return report
 
 
@@ -163,9 +172,16 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(METER_PATH))
+    p.add_argument("--resume", action="store_true", help="continue from the meter at --out")
     a = p.parse_args(argv)
     t = time.time()
-    report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads)
+    resume = None
+    if a.resume:
+        resume = Path(a.out).with_suffix(".resume.pt")
+        resume.write_bytes(Path(a.out).read_bytes())  # keep the start point even if --out is rewritten
+    report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=resume)
+    if resume is not None:
+        resume.unlink()
     print(f"trained in {time.time() - t:.0f} s; held-out R²:")
     for style, scores in report.items():
         motion = {k: round(scores[k], 3) for k in MICROMOTION_FACTORS}

@@ -34,8 +34,8 @@ from . import captions, renderer
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 CLIP_PATH = DATA / "synthfaces_clip.pt"
-CLIP_CONFIG = dict(embed_dim=128, image_resolution=224, vision_layers=4, vision_width=128,
-                   vision_patch_size=32, context_length=77, vocab_size=49408, transformer_width=64,
+CLIP_CONFIG = dict(embed_dim=128, image_resolution=112, vision_layers=4, vision_width=128,
+                   vision_patch_size=16, context_length=77, vocab_size=49408, transformer_width=64,
                    transformer_heads=2, transformer_layers=4)
 STYLE_WEIGHTS = {"photo": 0.7, "painting": 0.1, "cartoon": 0.1, "sculpture": 0.1}
 
@@ -112,7 +112,8 @@ def training_batch(step: int, batch: int, seed: int = 0):
 
 def contrastive_loss(model, images, texts) -> torch.Tensor:
     """Symmetric InfoNCE where every image whose caption is identical counts as a positive."""
-    logits_per_image, logits_per_text = model(clip_image_input(images), tokenize(texts))
+    logits_per_image, logits_per_text = model(clip_image_input(images, model.visual.input_resolution),
+                                              tokenize(texts))
     same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.float32)
     target = same / same.sum(1, keepdim=True)
     return 0.5 * (-(target * logits_per_image.log_softmax(1)).sum(1).mean()
