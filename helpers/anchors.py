@@ -190,3 +190,24 @@ def text_anchors(world, starts: torch.Tensor, template: str, degrees=None, steps
         return {"anchors": torch.cat([starts.cpu()[:, None], codes.cpu().reshape(n, k, *starts.shape[1:])], 1)}
 
     return cached("text", key, compute, use_cache)["anchors"]
+
+
+def rendered_clip_anchors(world, motions, n_identities: int = 3, n_frames: int = 7, seed: int = 0,
+                          steps: int = 200, use_cache: bool = True, progress: bool = True) -> dict:
+    """Video anchors for every (identity, micromotion) of the synthfaces world, in one batch.
+
+    Each clip is a renderer sweep of one micromotion over ``n_frames`` degrees (0 → 1; the head turns
+    −45° → 45°) for a held-out identity. Returns ``{motion: anchors [n_identities, n_frames, num_ws, d]}``.
+    """
+    from .worlds.synthfaces import renderer
+    if world.name != "synthfaces":
+        raise ValueError("rendered clips exist only in the synthfaces world; on ffhq use video_anchors on real clips")
+    people = renderer.sample_factors(n_identities, seed=seed + 100, neutral=True)
+    clips = []
+    for m in motions:
+        for i in range(n_identities):
+            clips.append(renderer.sweep(people[i:i + 1], m, n_frames, size=world.resolution, seed=seed)[0])
+    frames = torch.cat(clips)
+    codes = video_anchors(world, frames, steps=steps, use_cache=use_cache, progress=progress)
+    codes = codes.reshape(len(motions), n_identities, n_frames, *codes.shape[1:])
+    return {m: codes[k] for k, m in enumerate(motions)}

@@ -12,6 +12,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 RULES = ("last_minus_first", "principal")
@@ -186,3 +187,18 @@ def edit_direction(anchors: torch.Tensor, rule: str = "last_minus_first", first:
         v, scores = -v, -scores
     extent = float(scores.max() - scores.min())
     return (v * extent).reshape(anchors.shape[1:]).to(anchors.dtype)
+
+
+def inject_outliers(anchors: torch.Tensor, rows, fraction: float = 0.05, scale: float = 5.0,
+                    seed: int = 0) -> torch.Tensor:
+    """A copy of ``anchors`` [k, ...] where ``rows`` have a random ``fraction`` of entries pushed by
+    ±``scale`` standard deviations: anchors gone astray in a few coordinates, the case robust PCA is for."""
+    rng = np.random.RandomState(seed)
+    out = anchors.clone()
+    flat = out.reshape(out.shape[0], -1)
+    std = float(anchors.std())
+    for r in rows:
+        idx = rng.choice(flat.shape[1], max(1, int(fraction * flat.shape[1])), replace=False)
+        signs = torch.from_numpy(rng.choice([-1.0, 1.0], len(idx))).to(flat.dtype)
+        flat[r, torch.from_numpy(idx)] += scale * std * signs
+    return out

@@ -39,7 +39,8 @@ class DirectionScore:
     """Ground-truth score of an edit direction over many target codes.
 
     ``slope``: mean change of the target factor per unit α; ``monotonic``: fraction of targets whose
-    factor never drops by more than ``tolerance`` between consecutive α; ``identity_drift`` and
+    factor never drops by more than ``tolerance`` between consecutive α *and* rises by more than
+    ``min_change`` over the range (standing still is not a motion); ``identity_drift`` and
     ``other_motion_drift``: mean |Δ| of identity / other micromotion factors between the ends of the
     α range; ``curves``: the target factor [n, len(alphas)].
     """
@@ -54,7 +55,7 @@ class DirectionScore:
 
 def score_direction(world, targets: torch.Tensor, direction: torch.Tensor, factor: str,
                     alphas=(0.0, 0.25, 0.5, 0.75, 1.0), tolerance: float = 0.02,
-                    progress: bool = False) -> DirectionScore:
+                    min_change: float = 0.05, progress: bool = False) -> DirectionScore:
     """Apply ``direction`` to every target code and read the factors back with the meter."""
     from .transfer import render_edit
     j = factor_index(factor)
@@ -65,7 +66,8 @@ def score_direction(world, targets: torch.Tensor, direction: torch.Tensor, facto
     curves = f[:, :, j]
     ac = a - a.mean()
     slope = float(((curves - curves.mean(1, keepdim=True)) * ac).sum(1).mean() / (ac ** 2).sum())
-    monotonic = float((torch.diff(curves, dim=1) > -tolerance).all(1).float().mean())
+    rises = (torch.diff(curves, dim=1) > -tolerance).all(1) & (curves[:, -1] - curves[:, 0] > min_change)
+    monotonic = float(rises.float().mean())
     ends = (f[:, -1] - f[:, 0]).abs()
     ident = [factor_index(k) for k in IDENTITY_FACTORS]
     others = [factor_index(k) for k in MICROMOTION_FACTORS if k != factor]

@@ -116,3 +116,18 @@ def test_spectrum_and_energy():
     with pytest.raises(ValueError, match="identical"):
         sub.energy(np.zeros(3), 1)
     assert sub.basis(L0, 2).shape == (2, 100)
+
+
+def test_rpca_keeps_the_subspace_that_outliers_tilt_for_pca():
+    rng = np.random.RandomState(5)
+    basis = torch.from_numpy(rng.randn(2, 400))
+    clean = torch.from_numpy(rng.randn(10, 2)) @ basis
+    bad = dec.inject_outliers(clean, rows=[1, 6], fraction=0.05, scale=8.0, seed=1)
+    assert (bad != clean).sum() == 2 * 20
+    pca_bad = sub.basis(bad, 2, center=False)
+    L, S, _ = dec.robust_pca(bad, tol=1e-9)
+    rpca_bad = sub.basis(L, 2, center=False)
+    truth = basis.numpy()
+    rpca_angle = sub.principal_angles(truth, rpca_bad).max()
+    pca_angle = sub.principal_angles(truth, pca_bad).max()
+    assert pca_angle > 25 and rpca_angle < pca_angle / 3, (pca_angle, rpca_angle)

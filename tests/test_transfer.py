@@ -51,3 +51,9 @@ def test_a_true_direction_scores_well_and_a_wrong_one_does_not(world):
     wrong = evaluation.score_direction(world, targets, age, "smile")
     assert abs(wrong.slope) < 0.15 and wrong.other_motion_drift > 0.1
     assert good.curves.shape == (24, 5)
+
+
+def test_a_direction_that_does_nothing_is_not_monotonic(world):
+    targets = renderer.sample_factors(8, seed=12, neutral=True)[:, None]
+    still = evaluation.score_direction(world, targets, torch.zeros(1, len(FACTORS)), "smile")
+    assert still.monotonic == 0.0 and abs(still.slope) < 0.02
