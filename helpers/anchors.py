@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,9 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif")
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("MICROMOTION_CACHE") or Path.home() / ".cache" / "micromotion"
-    return Path(root) / "anchors"
+    """Anchors live beside the weights, under the one project cache ($MICROMOTION_CACHE)."""
+    from .weights import cache_dir as project_cache
+    return project_cache() / "anchors"
 
 
 def cache_key(**params) -> str:
