@@ -21,9 +21,9 @@ stage "unit tests (pytest tests/)" run_pytest tests
 stage "vendored JS (npm)" vendor_js
 stage "execute notebooks (papermill)" execute_notebooks
 # nbval re-runs each executed notebook in a fresh kernel and compares its outputs with papermill's:
-# a notebook that does not reproduce itself fails.
-# nbval re-run disabled: it ran past 10 min in the last session (cause not yet found; see the closing note).
-# stage "notebooks reproduce (nbval)" run_pytest --nbval --nbval-current-env \
-#   --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 1800 book/chapters
+# a notebook that does not reproduce itself fails. (Its sanitizer patterns must stay linear in the
+# line length: an embedded GIF is one 300 kB line, and a backtracking pattern once took 10+ minutes.)
+stage "notebooks reproduce (nbval)" run_pytest --nbval --nbval-current-env \
+  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 1800 book/chapters
 stage "build HTML (jupyter-book, strict)" build_book
 stage "pages in a browser (chromium)" "$PY" tests/browser_check.py book/_build/html
