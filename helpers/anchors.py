@@ -211,3 +211,26 @@ def rendered_clip_anchors(world, motions, n_identities: int = 3, n_frames: int =
     codes = video_anchors(world, frames, steps=steps, use_cache=use_cache, progress=progress)
     codes = codes.reshape(len(motions), n_identities, n_frames, *codes.shape[1:])
     return {m: codes[k] for k, m in enumerate(motions)}
+
+
+def anchor_sets(world, source: str = "text", motions=None, n_identities: int = 3, seed: int = 1,
+                steps: int | None = None, use_cache: bool = True, progress: bool = True) -> dict:
+    """The book's anchor matrices for several micromotions and identities, from one ``source``.
+
+    'text': the paper's StyleCLIP anchors, 12 rows per identity (start code + "no", 10 %…100 %),
+    start codes ``world.sample_wplus(n_identities, seed)`` at ψ = 0.7; 'video': synthfaces rendered
+    clips of 7 frames, inverted. Returns ``{motion: anchors [n_identities, rows, num_ws, d]}``.
+    """
+    from .worlds.synthfaces.captions import TEMPLATES
+    motions = list(TEMPLATES) if motions is None else list(motions)
+    unknown = [m for m in motions if m not in TEMPLATES]
+    if unknown:
+        raise ValueError(f"unknown micromotion(s) {unknown}; known: {', '.join(TEMPLATES)}")
+    if source == "text":
+        starts = world.sample_wplus(n_identities, seed=seed, truncation=world.truncation)
+        return {m: text_anchors(world, starts, TEMPLATES[m], steps=steps or 40, use_cache=use_cache,
+                                progress=progress) for m in motions}
+    if source == "video":
+        return rendered_clip_anchors(world, motions, n_identities=n_identities, seed=seed,
+                                     steps=steps or 200, use_cache=use_cache, progress=progress)
+    raise ValueError(f"source must be 'text' or 'video', got {source!r}")

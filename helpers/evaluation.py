@@ -73,3 +73,35 @@ def score_direction(world, targets: torch.Tensor, direction: torch.Tensor, facto
     others = [factor_index(k) for k in MICROMOTION_FACTORS if k != factor]
     return DirectionScore(factor, slope, monotonic, float(ends[:, ident].mean()),
                           float(ends[:, others].mean()), curves)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Cosine similarity of two directions, flattened."""
+    a, b = a.reshape(-1).double(), b.reshape(-1).double()
+    return float(a @ b / (a.norm() * b.norm()).clamp_min(1e-12))
+
+
+def outlier_study(anchors: torch.Tensor, outlier_rows, rank: int = 4, fraction: float = 0.05,
+                  scale: float = 5.0, seed: int = 0, mode: str = "per_layer") -> dict:
+    """What PCA and robust PCA keep when some anchors are corrupted in a few coordinates.
+
+    For each method: the error of its low-rank anchors from corrupted input against the same method's
+    result on the clean anchors (relative Frobenius), and the cosine between the two edit directions.
+    """
+    from .decomposition import decompose_anchors, edit_direction, inject_outliers
+    dirty = inject_outliers(anchors, outlier_rows, fraction=fraction, scale=scale, seed=seed)
+    out = {}
+    for method in ("pca", "rpca"):
+        clean_low, _ = decompose_anchors(anchors, method, mode, rank)
+        dirty_low, _ = decompose_anchors(dirty, method, mode, rank)
+        out[method] = {"relative_error": float((dirty_low - clean_low).norm() / clean_low.norm()),
+                       "direction_cosine": cosine(edit_direction(dirty_low), edit_direction(clean_low))}
+    return out
+
+
+def random_pair_direction(anchors: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """The paper's ablation: the direction between two randomly chosen anchors (ordered by degree),
+    instead of one read off the robust low-rank subspace."""
+    rng = np.random.RandomState(seed)
+    i, j = sorted(rng.choice(len(anchors), 2, replace=False))
+    return anchors[j] - anchors[i]

@@ -58,3 +58,38 @@ def random_angles(n: int, k: int, trials: int = 200, seed: int = 0) -> np.ndarra
     rng = np.random.RandomState(seed)
     return np.stack([principal_angles(random_basis(n, k, rng), random_basis(n, k, rng))
                      for _ in range(trials)])
+
+
+def flat_rows(anchors) -> torch.Tensor:
+    """Anchor codes [k, num_ws, d] (or [k, n]) → one matrix [k, num_ws·d] in float64."""
+    a = torch.as_tensor(anchors)
+    return a.reshape(a.shape[0], -1).to(torch.float64)
+
+
+def energy_curve(D, ks=range(1, 9), center: bool = True) -> np.ndarray:
+    """Energy captured by the top k singular values for each k in ``ks`` (clipped to the rank)."""
+    s = spectrum(D, center)
+    return np.array([energy(s, min(k, len(s))) for k in ks])
+
+
+def matched_random_anchors(anchors, seed: int = 0) -> torch.Tensor:
+    """The null for a micromotion matrix: the same start row, and each other row moved from it by a
+    random direction of the *same length* as the real anchor's move. Low rank in the real matrix
+    beyond this null is structure, not an artefact of sizes."""
+    D = flat_rows(anchors)
+    rng = np.random.RandomState(seed)
+    steps = torch.from_numpy(rng.randn(*D.shape))
+    steps = steps / steps.norm(dim=1, keepdim=True) * (D - D[0]).norm(dim=1, keepdim=True)
+    out = D[0] + steps
+    out[0] = D[0]
+    return out
+
+
+def mean_angle_matrix(bases: list) -> np.ndarray:
+    """Mean principal angle (degrees) between every pair of subspaces given as orthonormal rows."""
+    n = len(bases)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            out[i, j] = out[j, i] = principal_angles(bases[i], bases[j]).mean()
+    return out
