@@ -202,3 +202,11 @@ def inject_outliers(anchors: torch.Tensor, rows, fraction: float = 0.05, scale: 
         signs = torch.from_numpy(rng.choice([-1.0, 1.0], len(idx))).to(flat.dtype)
         flat[r, torch.from_numpy(idx)] += scale * std * signs
     return out
+
+
+def direction_from_anchors(anchors: torch.Tensor, method: str = "rpca", rank: int = 4,
+                           rule: str = "last_minus_first", last: int = -2, mode: str = "per_layer") -> torch.Tensor:
+    """The whole second step in one call: decompose anchors [k, num_ws, d] (rank capped at k − 1)
+    and read the edit direction [num_ws, d] off the low-rank anchors."""
+    low, _ = decompose_anchors(anchors, method, mode, min(rank, anchors.shape[0] - 1))
+    return edit_direction(low, rule, last=last)

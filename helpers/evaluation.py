@@ -52,6 +52,10 @@ class DirectionScore:
     other_motion_drift: float
     curves: torch.Tensor
 
+    def as_pair(self) -> tuple[float, float]:
+        """(monotonic fraction, slope): the two numbers the ablation plots compare."""
+        return self.monotonic, self.slope
+
 
 def score_direction(world, targets: torch.Tensor, direction: torch.Tensor, factor: str,
                     alphas=(0.0, 0.25, 0.5, 0.75, 1.0), tolerance: float = 0.02,

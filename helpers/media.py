@@ -98,3 +98,26 @@ def gif_html(frames, fps: int = 10, width: int = 192) -> str:
     data = iio.imwrite("<bytes>", to_uint8(frames), extension=".gif", duration=1000 / fps, loop=0)
     return (f'<img src="data:image/gif;base64,{base64.b64encode(data).decode()}" width="{width}" '
             f'style="image-rendering: pixelated" alt="animation">')
+
+
+def explorer(world, directions: dict, n_identities: int = 100, alpha_range=(-2.0, 2.0), seed: int = 10_000):
+    """An ipywidgets explorer: identity (a seed), micromotion and α sliders over ``directions``
+    ({micromotion: direction [num_ws, d]}); shows the original and the edit, and in synthfaces the
+    meter's reading of the target factor. Live in Jupyter/Colab only (it calls the generator)."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from .transfer import render_edit
+
+    def show(identity=0, micromotion=next(iter(directions)), alpha=1.0):
+        code = world.sample_wplus(1, seed=seed + identity)
+        frames = render_edit(world, code, directions[micromotion], [0.0, alpha], progress=False)[0]
+        show_grid(frames, nrow=2, col_labels=["original", f"{micromotion}, α = {alpha:+.2f}"])
+        if world.meter is not None:
+            from .worlds.synthfaces.renderer import factor_index
+            f = world.measure(frames)[:, factor_index(micromotion)]
+            plt.suptitle(f"measured {micromotion}: {f[0]:.2f} → {f[1]:.2f}", fontsize=9)
+        plt.show()
+
+    return widgets.interactive(show, identity=widgets.IntSlider(0, 0, n_identities - 1),
+                               micromotion=widgets.Dropdown(options=list(directions)),
+                               alpha=widgets.FloatSlider(value=1.0, min=alpha_range[0], max=alpha_range[1], step=0.1))

@@ -44,3 +44,13 @@ def test_random_pair_direction_is_a_difference_of_two_rows_in_order():
     a = torch.arange(5.0)[:, None] * torch.ones(5, 3)
     d = evaluation.random_pair_direction(a, seed=3)
     assert torch.all(d > 0) and torch.allclose(d, d[0].expand_as(d))
+
+
+def test_direction_from_anchors_recovers_planted_direction():
+    from helpers import decomposition
+    rng = np.random.RandomState(0)
+    true = torch.from_numpy(rng.randn(4, 16))
+    t = torch.linspace(0, 1, 12, dtype=torch.float64)
+    anchors = torch.from_numpy(rng.randn(4, 16))[None] + t[:, None, None] * true + 1e-3 * torch.from_numpy(rng.randn(12, 4, 16))
+    d = decomposition.direction_from_anchors(anchors, rank=2, last=-1)
+    assert evaluation.cosine(d, true) > 0.999
