@@ -73,7 +73,7 @@ class AlignmentDependencyError(ImportError):
 # Loading
 # ---------------------------------------------------------------------------------------------
 
-def load_image(source: ImageSource, *, max_side: int = MAX_SIDE) -> Image.Image:
+def load_image(source: ImageSource, *, max_side: int = MAX_SIDE, min_side: int = MIN_SIDE) -> Image.Image:
     """Any image → an 8-bit RGB ``PIL.Image``, the same way for files, arrays and PIL images.
 
     * Files: EXIF orientation is applied; only the first frame of animations is used. JPEGs larger
@@ -85,7 +85,8 @@ def load_image(source: ImageSource, *, max_side: int = MAX_SIDE) -> Image.Image:
     * L, 1, P, CMYK, YCbCr → RGB. 16-bit grey (``I;16`` PNGs, uint16 arrays) → ``round(v / 257)``,
       the exact inverse of 8 → 16-bit expansion.
     * Arrays: uint8/uint16/bool, ``[H, W]``, ``[H, W, 1|3|4]``; floats must lie in [0, 1].
-    * A side above ``max_side`` → downscaled (Lanczos) so the longer side is ``max_side``.
+    * A side above ``max_side`` → downscaled (Lanczos) so the longer side is ``max_side``; a side
+      below ``min_side`` (32 px: alignment's need; ``World.preprocess`` asks for 16) is refused.
 
     What was changed is listed in ``image.info["load_notes"]``; ``image.info["source"]`` names the
     origin for later error messages. Every failure is one :class:`ImageLoadError` naming the file.
@@ -110,10 +111,11 @@ def load_image(source: ImageSource, *, max_side: int = MAX_SIDE) -> Image.Image:
                              "a numpy array [H, W, 3] or a PIL image")
 
     w, h = image.size
-    if min(w, h) < MIN_SIDE:
-        raise ImageLoadError(f"{name}: the image is only {w}×{h} px; alignment needs at least "
-                             f"{MIN_SIDE} px on each side (and a face about 80 px wide to detect it). "
-                             "Use a larger photo.")
+    if min(w, h) < min_side:
+        need = ("alignment needs at least {} px on each side (and a face about 80 px wide to detect it)"
+                if min_side == MIN_SIDE else "at least {} px on each side are needed")
+        raise ImageLoadError(f"{name}: the image is only {w}×{h} px; {need.format(min_side)}. "
+                             "Use a larger image.")
     if max(w, h) > max_side:
         image = _shrink_to(image, max_side)
         notes.append(f"downscaled from {w}×{h} to {image.size[0]}×{image.size[1]} px "

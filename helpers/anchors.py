@@ -110,8 +110,9 @@ def video_anchors(world, frames, steps: int = 300, lr: float = 0.03, spread_weig
     from .inversion import invert
     if not torch.is_tensor(frames):
         frames = to_tensor(read_frames(frames), world.resolution)
+    # the encoder's guess is where the optimisation starts, so a retrained encoder recomputes
     key = cache_key(kind="video", world=world.info.get("weights_sha256", world.name), frames=frames,
-                    steps=steps, lr=lr, spread=spread_weight)
+                    steps=steps, lr=lr, spread=spread_weight, encoder=world.info.get("encoder_sha256"))
 
     def compute():
         init = world.encode(frames) if getattr(world, "encoder", None) is not None else None

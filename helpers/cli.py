@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--frames", type=int, default=16, help="frames per video (default 16)")
     e.add_argument("--format", nargs="+", default=["mp4", "gif", "png"], choices=["mp4", "gif", "png"])
     e.add_argument("--align", action="store_true", help="FFHQ-align real photos first (needs dlib-bin)")
-    e.add_argument("--steps", type=int, default=200, help="inversion steps")
+    e.add_argument("--steps", type=int, default=200,
+                   help="inversion steps, after the encoder's guess (0: the encoder alone)")
     e.add_argument("--device", default="auto")
     return p
 
@@ -122,11 +123,9 @@ def cmd_edit(args) -> int:
     import numpy as np
     import torch
     from . import media, worlds
-    from .anchors import to_tensor
     from .alignment import align_face, load_image
     from .directions import load_direction
     from .files import atomic_write
-    from .inversion import invert
     from .transfer import render_edit
     if args.frames < 2:
         raise UserError(f"--frames must be at least 2, got {args.frames}")
@@ -139,9 +138,8 @@ def cmd_edit(args) -> int:
     for path in files:
         image = align_face(path, output_size=world.resolution)[0] if args.align else load_image(path)
         images.append(image)
-    batch = to_tensor(images, world.resolution)
-    codes = invert(world, batch, steps=args.steps,
-                   feature_fn=world.meter.features if world.meter is not None else None).codes
+    # the encoder's guess (where the world has one), then optimisation refinement
+    codes = world.invert(world.preprocess(images), refine_steps=args.steps)
     frames = render_edit(world, codes, direction, alphas)
     for path, clip in zip(files, frames):
         stem = out / path.stem

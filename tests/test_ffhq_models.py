@@ -30,12 +30,9 @@ from helpers.stylegan2 import Generator
 from helpers.worlds.ffhq import (ArcFace, BackboneEncoder, Encoder4Editing, GradualStyleEncoder,
                                  identity_embedding, load_arcface, load_encoder)
 from helpers.worlds.ffhq.irse import stage_ends
+from ffhq_fakes import ENCODER_INPUT, N_STYLES, SMALL_DECODER, encoder_checkpoint, randomise_batchnorm
 
 torch.set_num_threads(1)
-
-SMALL_DECODER = dict(n_mlp=2, channel_scale=1 / 16)   # 32 px, style_dim 512: 8 W+ entries
-N_STYLES = 8
-ENCODER_INPUT = 64                                     # the pooling allows it; 256 upstream
 
 
 # --------------------------------------------------------------------------- upstream layouts
@@ -116,31 +113,15 @@ def test_weights_registry_has_the_three_files():
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _randomise_batchnorm(module, seed):
-    """Non-trivial running statistics, so that loading them is actually tested."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
-            m.running_var.copy_(1 + 0.1 * torch.rand(m.running_var.shape, generator=g))
-
-
-def _checkpoint(encoder, decoder, opts, seed):
-    state = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
-    state.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
-    latent_avg = torch.randn(N_STYLES, 512, generator=torch.Generator().manual_seed(seed)) * 0.1
-    return {"state_dict": state, "opts": opts, "latent_avg": latent_avg}
-
-
 @pytest.fixture(scope="module")
 def restyle(tmp_path_factory):
     """A ReStyle-pSp file: opts as upstream stores them, including the training device."""
     torch.manual_seed(0)
     encoder, decoder = BackboneEncoder(6, N_STYLES), Generator(32, 512, **SMALL_DECODER)
-    _randomise_batchnorm(encoder, 0)
+    randomise_batchnorm(encoder, 0)
     opts = {"encoder_type": "BackboneEncoder", "input_nc": 6, "output_size": 32,
             "n_styles": N_STYLES, "device": "cuda:0", "n_iters_per_batch": 5}
-    ckpt = _checkpoint(encoder, decoder, opts, seed=1)
+    ckpt = encoder_checkpoint(encoder, decoder, opts, seed=1)
     path = tmp_path_factory.mktemp("restyle") / "restyle_psp_ffhq_encode.pt"
     torch.save(ckpt, path)
     yield path, ckpt
@@ -153,10 +134,10 @@ def e4e(tmp_path_factory):
     its decoder lacks the FIR kernel buffers, as some public copies do (NOTES §2)."""
     torch.manual_seed(2)
     encoder, decoder = Encoder4Editing(3, N_STYLES), Generator(32, 512, **SMALL_DECODER)
-    _randomise_batchnorm(encoder, 2)
+    randomise_batchnorm(encoder, 2)
     opts = {"encoder_type": "Encoder4Editing", "stylegan_size": 32, "device": "cuda:0",
             "start_from_latent_avg": True}
-    ckpt = _checkpoint(encoder, decoder, opts, seed=3)
+    ckpt = encoder_checkpoint(encoder, decoder, opts, seed=3)
     full = len(ckpt["state_dict"])
     ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items()
                           if not k.endswith(("blur.kernel", "upsample.kernel"))}
@@ -266,7 +247,7 @@ def test_unknown_encoder_type_and_bad_files_are_refused(tmp_path):
 def test_arcface_loads_a_legacy_state_dict_and_embeds(tmp_path):
     torch.manual_seed(4)
     model = ArcFace()
-    _randomise_batchnorm(model, 4)
+    randomise_batchnorm(model, 4)
     # TreB1eN's file predates BatchNorm's num_batches_tracked counters
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     path = tmp_path / "model_ir_se50.pth"

@@ -3,33 +3,98 @@
 Taught in ``notebooks/01_generator.ipynb``. A notebook changes world with one parameter; every
 method below behaves the same in both, and the synthfaces world adds what only a world with known
 factors can offer (``render``, ``measure``).
+
+What each world holds:
+
+* generator — synthfaces: StyleGAN2 64 px, W+ 10 × 128 (ships in ``data/``); ffhq: StyleGAN2 FFHQ
+  1024 px, W+ 18 × 512 (downloaded);
+* encoder — synthfaces: the e4e-style CNN of :mod:`.synthfaces.encoder`; ffhq: ReStyle-pSp;
+* text model — synthfaces: a small CLIP trained on captions; ffhq: CLIP ViT-B/32;
+* identity embedding — synthfaces: the factor meter's identity factors; ffhq: ArcFace IR-SE50;
+* factor meter (``measure``) and renderer (``render``) — synthfaces only.
+
+The ffhq world's auxiliary models load on first use (``encode``, ``clip_loss``, ``identity_loss``…),
+so ``load("ffhq")`` fetches only the generator.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import os
+from typing import Any, Callable
 
 WORLDS = ("synthfaces", "ffhq")
 FFHQ_CONFIG = dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)
+MIN_SIDE = 16            # px: smaller images are refused by preprocess
+LAZY_MODELS = ("encoder", "text_model", "identity_model")
 
 
-@dataclass
 class World:
     """A generator with its latent average plus the world's extra instruments.
 
     ``generator``: :class:`helpers.stylegan2.Generator` (eval, frozen); ``latent_avg``:
-    [style_dim]; ``truncation``: the default ψ of the paper's start codes (0.7).
+    [style_dim]; ``truncation``: the default ψ of the paper's start codes (0.7). ``meter``: the
+    synthfaces factor meter (None in ffhq). ``encoder``, ``text_model``, ``identity_model``: given,
+    or built on first access by ``loaders[name]()`` (a download, for ffhq); None where the world
+    has none. ``info``: provenance (weights files and their sha256).
     """
 
-    name: str
-    generator: Any
-    latent_avg: Any
-    device: Any
-    truncation: float = 0.7
-    meter: Any = None
-    text_model: Any = None
-    info: dict = field(default_factory=dict)
+    def __init__(self, name: str, generator, latent_avg, device, truncation: float = 0.7, meter=None,
+                 text_model=None, info: dict | None = None, *, encoder=None, identity_model=None,
+                 loaders: dict[str, Callable[[], Any]] | None = None):
+        self.name, self.generator, self.latent_avg, self.device = name, generator, latent_avg, device
+        self.truncation, self.meter, self.info = truncation, meter, dict(info or {})
+        self._models = {"encoder": encoder, "text_model": text_model, "identity_model": identity_model}
+        self._loaders = dict(loaders or {})
+        unknown = set(self._loaders) - set(LAZY_MODELS)
+        if unknown:
+            raise ValueError(f"no lazy model named {sorted(unknown)}; lazy models: {', '.join(LAZY_MODELS)}")
 
+    # ------------------------------------------------------------------ models, loaded on first use
+    def _model(self, name: str):
+        if self._models[name] is None and name in self._loaders:
+            self._models[name] = self._loaders[name]()     # may download; kept only on success
+            del self._loaders[name]
+        return self._models[name]
+
+    def has(self, model: str) -> bool:
+        """Whether the world has ``model`` ('encoder', 'text_model', 'identity_model', 'meter'),
+        loaded or loadable, without loading it."""
+        if model == "meter":
+            return self.meter is not None
+        if model not in LAZY_MODELS:
+            raise ValueError(f"unknown model {model!r}; models: meter, {', '.join(LAZY_MODELS)}")
+        return self._models[model] is not None or model in self._loaders
+
+    @property
+    def encoder(self):
+        """Image → W+ network (synthfaces: e4e-style; ffhq: ReStyle-pSp), or None."""
+        return self._model("encoder")
+
+    @encoder.setter
+    def encoder(self, value):
+        self._models["encoder"] = value
+        self._loaders.pop("encoder", None)
+
+    @property
+    def text_model(self):
+        """A model with the `clip` package's CLIP interface, or None."""
+        return self._model("text_model")
+
+    @text_model.setter
+    def text_model(self, value):
+        self._models["text_model"] = value
+        self._loaders.pop("text_model", None)
+
+    @property
+    def identity_model(self):
+        """ArcFace (ffhq) or the factor meter (synthfaces): what :meth:`identity_embedding` uses."""
+        return self._model("identity_model")
+
+    @identity_model.setter
+    def identity_model(self, value):
+        self._models["identity_model"] = value
+        self._loaders.pop("identity_model", None)
+
+    # ------------------------------------------------------------------ metadata
     @property
     def num_ws(self) -> int:
         return self.generator.num_ws
@@ -42,6 +107,21 @@ class World:
     def resolution(self) -> int:
         return self.generator.size
 
+    @property
+    def templates(self) -> dict[str, str]:
+        """The paper's prompt templates by micromotion, ``{}`` standing for the degree word."""
+        from .synthfaces.captions import TEMPLATES
+        return dict(TEMPLATES)
+
+    def __repr__(self) -> str:
+        parts = [f"{self.resolution} px", f"W+ {self.num_ws} × {self.style_dim}", f"device {self.device}"]
+        for model in ("encoder", "text_model", "identity_model", "meter"):
+            state = "yes" if (self.meter if model == "meter" else self._models[model]) is not None else (
+                "on first use" if model in self._loaders else "no")
+            parts.append(f"{model}: {state}")
+        return f"World({self.name!r}; {', '.join(parts)})"
+
+    # ------------------------------------------------------------------ codes and images
     def sample_w(self, n: int, seed: int = 0, truncation: float | None = None):
         """``n`` codes in W [n, style_dim] from ``RandomState(seed)``, truncated toward the average."""
         import torch
@@ -65,36 +145,66 @@ class World:
                                                     noise_mode=noise_mode).clamp(-1, 1).cpu())
         return torch.cat(out)
 
+    def preprocess(self, images):
+        """Anything image-like → a batch [n, 3, res, res] in [-1, 1] (float32, CPU).
+
+        Takes a file path, a PIL image, a numpy array ([H, W], [H, W, 1|3|4], or a batch
+        [n, H, W, C]; uint8, uint16, bool or floats in [0, 1]), a tensor ([3, H, W] or [n, C, H, W]
+        in [-1, 1], or uint8), or a list of any of these. Files, PIL images and arrays go through
+        :func:`helpers.alignment.load_image` (EXIF rotation, transparency onto white, grey and
+        16-bit to 8-bit RGB, huge images downscaled on load). Non-square images are centre-cropped
+        to a square, then resized (Lanczos / antialiased) to the generator's resolution. No face
+        alignment: for real photos use :func:`helpers.alignment.align_face` first.
+
+        Raises ``ValueError`` (``ImageLoadError`` for files) for anything that is not an image,
+        images smaller than 16 px, and tensors outside [-1, 1].
+        """
+        return to_batch(images, self.resolution)
+
+    def encode(self, images, batch: int = 16):
+        """Images (anything :meth:`preprocess` takes) → W+ codes [n, num_ws, style_dim] on the world's
+        device, by the encoder alone (no gradients, in batches)."""
+        import torch
+        encoder = self.encoder
+        if encoder is None:
+            raise ValueError(f"the {self.name!r} world has no encoder: train it with `python -m "
+                             "helpers.worlds.synthfaces.encoder`, or use invert(), which then optimises "
+                             "from the average code")
+        x = self.preprocess(images)
+        with torch.no_grad():
+            return torch.cat([encoder(x[i:i + batch].to(self.device)) for i in range(0, len(x), batch)])
+
+    def invert(self, images, refine_steps: int | None = None, **kw):
+        """Images → W+ codes [n, num_ws, style_dim]: the encoder's guess, then optimisation.
+
+        ``refine_steps`` of :func:`helpers.inversion.invert` start from :meth:`encode` (default
+        100; 0 returns the encoder's codes). A world without an encoder starts from the average
+        code (default 300 steps). ``kw`` go to :func:`helpers.inversion.invert` (``lr``,
+        ``spread_weight``, ``feature_weight``, ``progress``…); the synthfaces world matches the factor
+        meter's features besides pixels unless ``feature_fn=None`` — that keeps the factors (smile,
+        identity…) where pixels alone would trade them for a lower pixel error.
+        """
+        from ..inversion import invert
+        x = self.preprocess(images)
+        init = self.encode(x) if self.encoder is not None else None
+        if refine_steps is None:
+            refine_steps = 100 if init is not None else 300
+        if refine_steps < 0:
+            raise ValueError(f"refine_steps must be ≥ 0, got {refine_steps}")
+        if refine_steps == 0:
+            if init is None:
+                raise ValueError(f"the {self.name!r} world has no encoder, so refine_steps=0 would return "
+                                 "the average code; give refine_steps > 0")
+            return init
+        kw.setdefault("feature_fn", self.meter.features if self.meter is not None else None)
+        return invert(self, x, init=init, steps=refine_steps, **kw).codes
+
     def measure(self, images):
         """Factors read off images by the factor meter (synthfaces only)."""
         if self.meter is None:
             raise ValueError(f"the {self.name!r} world has no factor meter: ground-truth factors "
                              "exist only in the synthfaces world")
         return self.meter.measure(images)
-
-    def tokenize(self, prompts):
-        """Prompts → CLIP token ids [n, 77] (the `clip` package's BPE in both worlds)."""
-        if self.name == "ffhq":
-            import clip
-            return clip.tokenize(list(prompts))
-        from .synthfaces.text_model import tokenize
-        return tokenize(list(prompts))
-
-    def clip_loss(self, images, prompts):
-        """The paper's CLIP loss ``1 − logits/100`` per image [n]; one prompt, or one per image."""
-        from ..guidance import clip_loss
-        if self.text_model is None:
-            raise ValueError(f"the {self.name!r} world has no text model yet; for synthfaces train it with "
-                             "`python -m helpers.worlds.synthfaces.text_model`")
-        tokens = prompts if hasattr(prompts, "dtype") else self.tokenize(prompts)
-        return clip_loss(self.text_model, images, tokens)
-
-    def identity_loss(self, images, reference):
-        """``1 − cos`` between identity embeddings of ``images`` and ``reference``, per image [n]."""
-        from ..guidance import identity_loss
-        if self.meter is None:
-            raise ValueError(f"the {self.name!r} world has no identity model loaded")
-        return identity_loss(self.meter.identity_embedding, images, reference)
 
     def render(self, factors, style: str = "photo", seeds=None):
         """Renderer faces at the generator's resolution (synthfaces only)."""
@@ -103,44 +213,227 @@ class World:
         from .synthfaces import renderer
         return renderer.render(factors, style=style, size=self.resolution, seeds=seeds)
 
+    # ------------------------------------------------------------------ text
+    def template(self, template: str) -> str:
+        """A micromotion name (a key of :attr:`templates`) or a template with ``{}`` → the template."""
+        templates = self.templates
+        if template in templates:
+            return templates[template]
+        if not isinstance(template, str) or "{}" not in template:
+            raise ValueError(f"unknown prompt template {template!r}: give a micromotion name "
+                             f"({', '.join(templates)}) or a template with '{{}}' for the degree word, "
+                             "e.g. 'A person with {} smile'")
+        return template
 
+    def prompts(self, template: str, degrees=None) -> list[str]:
+        """The prompt sweep of a template or micromotion name (default degrees: "no", 10 %, … 100 %)."""
+        from .synthfaces.captions import PERCENTAGES, prompts
+        return prompts(self.template(template), PERCENTAGES if degrees is None else tuple(degrees))
+
+    def tokenize(self, prompts):
+        """Prompts → CLIP token ids [n, 77] (the `clip` package's BPE, the same in both worlds)."""
+        from .synthfaces.text_model import tokenize
+        return tokenize([prompts] if isinstance(prompts, str) else list(prompts))
+
+    def _require_text_model(self):
+        model = self.text_model
+        if model is None:
+            raise ValueError(f"the {self.name!r} world has no text model yet; for synthfaces train it with "
+                             "`python -m helpers.worlds.synthfaces.text_model`")
+        return model
+
+    def encode_text(self, prompts):
+        """Prompts (or token ids) → unit-length text features [n, d] (no gradients, world's device)."""
+        import torch
+        import torch.nn.functional as F
+        model = self._require_text_model()
+        tokens = prompts if torch.is_tensor(prompts) else self.tokenize(prompts)
+        with torch.no_grad():
+            return F.normalize(model.encode_text(tokens.to(self.device)).float(), dim=-1)
+
+    def clip_loss(self, images, prompts):
+        """The paper's CLIP loss ``1 − logits/100`` per image [n]; one prompt, or one per image."""
+        import torch
+        from ..guidance import clip_loss
+        model = self._require_text_model()
+        tokens = prompts if torch.is_tensor(prompts) else self.tokenize(prompts)
+        return clip_loss(model, images, tokens)
+
+    # ------------------------------------------------------------------ identity
+    def identity_embedding(self, images):
+        """Identity embeddings [n, k] of images [n, 3, H, W] in [-1, 1], differentiable.
+
+        ffhq: ArcFace IR-SE50 (512-d, unit length); synthfaces: the meter's identity factors.
+        """
+        model = self.identity_model
+        if model is None:
+            raise ValueError(f"the {self.name!r} world has no identity model loaded")
+        if hasattr(model, "identity_embedding"):        # the synthfaces factor meter
+            return model.identity_embedding(images)
+        from .ffhq import identity_embedding
+        return identity_embedding(model, images)
+
+    def identity_loss(self, images, reference):
+        """``1 − cos`` between identity embeddings of ``images`` and ``reference``, per image [n]."""
+        from ..guidance import identity_loss
+        if not self.has("identity_model"):
+            raise ValueError(f"the {self.name!r} world has no identity model loaded")
+        return identity_loss(self.identity_embedding, images, reference)
+
+
+# --------------------------------------------------------------------------- images in
+def _square_resize(image, size: int):
+    """PIL image → tensor [3, size, size] in [-1, 1]: centre square crop, Lanczos resize."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    w, h = image.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    image = image.crop((left, top, left + s, top + s))
+    if s != size:
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+
+
+def _tensor_batch(images, size: int):
+    """A tensor [C, H, W] or [n, C, H, W] (C = 1, 3 or 4) → [n, 3, size, size] in [-1, 1]."""
+    import torch
+    import torch.nn.functional as F
+    x = images.detach()
+    if x.dim() == 3:
+        x = x[None]
+    if x.dim() != 4 or x.shape[1] not in (1, 3, 4):
+        raise ValueError(f"expected an image tensor [3, H, W] or [n, 3, H, W] (1, 3 or 4 channels), got "
+                         f"shape {tuple(images.shape)}")
+    if len(x) == 0:
+        raise ValueError("no images given (a batch of 0)")
+    if x.dtype == torch.uint8:
+        x = x.float() / 127.5 - 1
+    elif not x.is_floating_point():
+        raise ValueError(f"image tensors must be float in [-1, 1] or uint8, not {x.dtype}")
+    x = x.float().cpu()
+    if not torch.isfinite(x).all():
+        raise ValueError("the image tensor holds NaN or infinite values")
+    if x.min() < -1.01 or x.max() > 1.01:
+        raise ValueError(f"image tensors must be scaled to [-1, 1] (found [{x.min():.3g}, {x.max():.3g}]); "
+                         "for 0–255 pixels use x / 127.5 - 1")
+    h, w = x.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"the images are only {w}×{h} px; at least {MIN_SIDE} px on each side are needed")
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    elif x.shape[1] == 4:          # transparency onto white, as load_image does
+        alpha = (x[:, 3:] + 1) / 2
+        x = x[:, :3] * alpha + (1 - alpha)
+    s = min(h, w)
+    x = x[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    if s != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=s > size)
+    return x.clamp(-1, 1).contiguous()
+
+
+def to_batch(images, size: int):
+    """:meth:`World.preprocess` for a given resolution (see there)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from ..alignment import ImageLoadError, load_image
+    if torch.is_tensor(images):
+        return _tensor_batch(images, size)
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    if isinstance(images, (list, tuple)):
+        if len(images) == 0:
+            raise ValueError("no images given (an empty list)")
+        return torch.cat([to_batch(item, size) for item in images])
+    if isinstance(images, (str, os.PathLike, np.ndarray, Image.Image)):
+        image = load_image(images, max_side=max(1024, 4 * size), min_side=MIN_SIDE)
+        return _square_resize(image, size)[None]
+    raise ImageLoadError(f"cannot read an image from a {type(images).__name__}: pass a file path, a PIL "
+                         "image, a numpy array, a tensor [n, 3, H, W] in [-1, 1], or a list of these")
+
+
+# --------------------------------------------------------------------------- loading
 def load(name: str = "synthfaces", device: str | None = "auto") -> World:
     """Load a world by name on ``device`` ('auto' picks CUDA, then MPS, then CPU)."""
-    if name not in WORLDS:
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key not in WORLDS:
         raise ValueError(f"unknown world {name!r}; worlds are: {', '.join(WORLDS)}")
     from ..device import pick_device
     dev = pick_device(device)
-    if name == "synthfaces":
+    if key == "synthfaces":
         return _load_synthfaces(dev)
     return _load_ffhq(dev)
 
 
 def _load_synthfaces(dev) -> World:
     import torch
-    from ..shipped import verified
+    from ..shipped import manifest, verified
     from ..stylegan2 import load_generator
     from .synthfaces.meter import load_meter
     path = verified("synthfaces_g.pt")
+    entries = manifest()
+    g_sha = entries[path.name]["sha256"]
     generator, latent_avg = load_generator(path, device=dev)
     meta = torch.load(path, map_location="cpu", weights_only=True)
     meter = load_meter(device=dev)
-    from ..shipped import manifest
-    text_model, text_sha = None, None
-    if "synthfaces_clip.pt" in manifest():
+    text_model = encoder = None
+    if "synthfaces_clip.pt" in entries:
         from .synthfaces.text_model import load_text_model
         text_model = load_text_model(device=dev)
-        text_sha = manifest()["synthfaces_clip.pt"]["sha256"]
+    if "synthfaces_encoder.pt" in entries:
+        from .synthfaces.encoder import load_encoder
+        encoder = load_encoder(device=dev, generator_sha256=g_sha)
+    info = {"trained_images": int(meta.get("trained_images", 0)),
+            "trained_steps": int(meta.get("trained_steps", 0)), "weights": str(path),
+            "weights_sha256": g_sha,
+            "text_model_sha256": entries.get("synthfaces_clip.pt", {}).get("sha256"),
+            "encoder_sha256": entries.get("synthfaces_encoder.pt", {}).get("sha256"),
+            "encoder_matches_generator": None if encoder is None else encoder.trained_for == g_sha}
     return World("synthfaces", generator, latent_avg, dev, meter=meter, text_model=text_model,
-                 info={"trained_images": int(meta.get("trained_images", 0)),
-                       "trained_steps": int(meta.get("trained_steps", 0)), "weights": str(path),
-                       "weights_sha256": manifest()[path.name]["sha256"], "text_model_sha256": text_sha})
+                 encoder=encoder, identity_model=meter, info=info)
 
 
-def _load_ffhq(dev) -> World:
+def _load_clip(device):
+    """CLIP ViT-B/32 through the `clip` package (it downloads and checks the file itself)."""
+    try:
+        import clip
+    except ImportError as err:
+        raise ImportError("the ffhq world's text model is CLIP ViT-B/32 from the `clip` package, whose "
+                          "clip.load needs torchvision: pip install torchvision, and pip install --no-deps "
+                          "clip-anytorch ftfy regex (`pip install clip` is an unrelated tool)") from err
+    model, _ = clip.load("ViT-B/32", device=device, jit=False)
+    return model.eval().requires_grad_(False)
+
+
+def _load_ffhq(dev, config: dict | None = None, encoder_input: int | None = None) -> World:
+    """The paper's world. ``config`` (Generator kwargs, default :data:`FFHQ_CONFIG`) and
+    ``encoder_input`` (default 256 px) exist so that tests can wire it with small random models."""
     from ..stylegan2 import load_generator
-    from ..weights import fetch
-    from ..weights import get_spec
+    from ..weights import fetch, get_spec
+    from .ffhq.encoders import ENCODER_SIZE
+    config = dict(FFHQ_CONFIG if config is None else config)
+    encoder_input = ENCODER_SIZE if encoder_input is None else encoder_input
     path = fetch("stylegan2-ffhq")
-    generator, latent_avg = load_generator(path, config=FFHQ_CONFIG, device=dev)
+    generator, latent_avg = load_generator(path, config=config, device=dev)
+
+    def encoder():
+        from ..weights import fetch       # looked up at call time: tests replace it
+        from .ffhq import load_encoder
+        # ReStyle-pSp has no published sha256: the download is accepted, hashed and recorded
+        return load_encoder(fetch("restyle-psp-ffhq", allow_unverified=True), dev,
+                            decoder_config=config, input_size=encoder_input)
+
+    def identity_model():
+        from ..weights import fetch
+        from .ffhq import load_arcface
+        return load_arcface(fetch("arcface-ir-se50"), dev)
+
     return World("ffhq", generator, latent_avg, dev,
-                 info={"weights": str(path), "weights_sha256": get_spec("stylegan2-ffhq").sha256})
+                 loaders={"encoder": encoder, "identity_model": identity_model,
+                          "text_model": lambda: _load_clip(dev)},
+                 info={"weights": str(path), "weights_sha256": get_spec("stylegan2-ffhq").sha256,
+                       "encoder": "restyle-psp-ffhq (ReStyle-pSp, 5 iterations; loads on first use)",
+                       "identity_model": "arcface-ir-se50 (loads on first use)",
+                       "text_model": "CLIP ViT-B/32 (loads on first use)"})

@@ -1,0 +1,101 @@
+"""The ffhq world's wiring, offline: ``helpers.weights.fetch`` hands out small random-weight files in
+the upstream layouts (a 32 px decoder instead of 1024 px) and CLIP is a small random one, so every
+path from ``load("ffhq")`` to ReStyle, ArcFace and CLIP runs without a download."""
+import pytest
+import torch
+
+import helpers.weights
+from helpers import worlds
+from helpers.worlds.synthfaces import text_model
+from ffhq_fakes import (ENCODER_INPUT, N_STYLES, SMALL_CONFIG, SMALL_SIZE, arcface_state,
+                        generator_checkpoint, restyle_checkpoint, small_decoder)
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ffhq_weights")
+    decoder = small_decoder(seed=7)
+    paths = {"stylegan2-ffhq": folder / "g.pt", "restyle-psp-ffhq": folder / "restyle.pt",
+             "arcface-ir-se50": folder / "arcface.pth"}
+    torch.save(generator_checkpoint(decoder), paths["stylegan2-ffhq"])
+    torch.save(restyle_checkpoint(decoder, seed=0), paths["restyle-psp-ffhq"])
+    torch.save(arcface_state(seed=4), paths["arcface-ir-se50"])
+    yield paths
+    for p in paths.values():            # 600 MB: not left in pytest's kept temporary folders
+        p.unlink()
+
+
+@pytest.fixture
+def world(files, monkeypatch):
+    calls = []
+
+    def fake_fetch(name, *, allow_unverified=False, **kw):
+        calls.append((name, allow_unverified))
+        return files[name]
+
+    monkeypatch.setattr(helpers.weights, "fetch", fake_fetch)
+    clip_calls = []
+
+    def fake_clip(device):
+        clip_calls.append(str(device))
+        torch.manual_seed(0)
+        return text_model.build().eval().requires_grad_(False)
+
+    monkeypatch.setattr(worlds, "_load_clip", fake_clip)
+    w = worlds._load_ffhq(torch.device("cpu"), config=SMALL_CONFIG, encoder_input=ENCODER_INPUT)
+    w.calls, w.clip_calls = calls, clip_calls
+    return w
+
+
+def _faces(world, n=2, seed=0):
+    return world.synthesize(world.sample_wplus(n, seed=seed))
+
+
+def test_loading_fetches_only_the_generator(world):
+    assert world.calls == [("stylegan2-ffhq", False)]
+    assert world.name == "ffhq" and world.resolution == SMALL_SIZE and world.num_ws == N_STYLES
+    assert world.has("encoder") and world.has("identity_model") and world.has("text_model")
+    assert not world.has("meter")
+    assert "on first use" in repr(world)
+    assert world.calls == [("stylegan2-ffhq", False)] and world.clip_calls == []   # has() loads nothing
+
+
+def test_encoder_is_restyle_fetched_unverified_on_first_use(world):
+    faces = _faces(world)
+    codes = world.encode(faces)
+    assert ("restyle-psp-ffhq", True) in world.calls       # no published sha256: accepted explicitly
+    assert codes.shape == (2, N_STYLES, 512)
+    encoder = world.encoder
+    assert encoder.encoder_type == "BackboneEncoder" and encoder.iterations == 5
+    assert encoder.input_size == ENCODER_INPUT
+    torch.testing.assert_close(codes, encoder.invert(faces).codes)
+    world.encode(faces)
+    assert sum(name == "restyle-psp-ffhq" for name, _ in world.calls) == 1   # loaded once
+    refined = world.invert(faces, refine_steps=2, progress=False)
+    assert refined.shape == codes.shape and not torch.equal(refined, codes)
+
+
+def test_identity_is_arcface_and_text_is_clip(world):
+    faces = _faces(world, seed=1)
+    loss = world.identity_loss(faces, faces)
+    assert ("arcface-ir-se50", False) in world.calls
+    assert loss.shape == (2,) and loss.abs().max() < 1e-4
+    emb = world.identity_embedding(faces)
+    assert emb.shape == (2, 512)
+    torch.testing.assert_close(emb.norm(dim=1), torch.ones(2))
+
+    assert world.clip_loss(faces, "A person with big smile").shape == (2,)
+    assert world.clip_calls == ["cpu"]
+    features = world.encode_text(world.prompts("smile")[:3])
+    assert features.shape == (3, text_model.CLIP_CONFIG["embed_dim"])
+    torch.testing.assert_close(features.norm(dim=1), torch.ones(3))
+
+
+def test_synthfaces_only_instruments_are_refused(world):
+    faces = _faces(world)
+    with pytest.raises(ValueError, match="no factor meter"):
+        world.measure(faces)
+    with pytest.raises(ValueError, match="renderer"):
+        world.render(torch.zeros(1, 15))
