@@ -1,20 +1,62 @@
-"""The command line: make direction files from clips, apply them to images, see what is installed.
+"""The command line: make direction files from text or clips, apply them to images, see what is installed.
 
+    micromotion edit face.png --micromotion smile --out edits/       # a smile video, one command
+    micromotion direction --template "A person with {} smile" --out smile.pt
+    micromotion direction --frames clip.mp4 --out turn.pt            # video-anchored direction
+    micromotion edit photos/ --direction turn.pt --out edits/         # MP4 + GIF + PNG strip per image
     micromotion worlds
     micromotion info
-    micromotion direction --frames clip.mp4 --out turn.pt            # video-anchored direction
-    micromotion edit face.png --direction turn.pt --out edits/        # MP4 + GIF + PNG strip
 
 (``python -m helpers …`` works the same.) Every user mistake ends with one line saying what is
-wrong and what to do, exit code 2, and no half-written output.
+wrong and what to do, exit code 2, and no half-written output. Long work shows progress bars (on
+stderr); every output file is written to a temporary name and renamed into place when complete.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import warnings
 from pathlib import Path
 
 EXIT_USAGE = 2
+
+# The micromotions by name, written out so that `--help`, `worlds` and `info` need no torch import
+# (tests check it against helpers.worlds.synthfaces.captions.TEMPLATES).
+MICROMOTIONS = ("smile", "anger", "eye_closure", "age", "yaw")
+
+EDIT_HELP = f"""\
+Edit each image along a micromotion: invert it into the world's W+ space, then render
+w + α·direction for α evenly spaced over --alpha, and write a video (MP4), a looping GIF and a
+PNG strip of 8 frames per image into --out.
+
+The direction is a direction file (--direction, made by `micromotion direction`) or the world's
+built-in micromotion (--micromotion {'|'.join(MICROMOTIONS)}): text anchors of the paper's
+template for it, robust PCA, last-minus-first (cached after the first use, under MICROMOTION_CACHE).
+
+examples:
+  micromotion edit face.png --micromotion smile --out edits/
+  micromotion edit photos/ --micromotion age --world ffhq --align --out edits/   # GPU machine
+"""
+
+DIRECTION_HELP = """\
+Make a direction file: the W+ direction of one micromotion (a .pt) and a .json beside it that says
+how it was made (world, template or frames, degrees, identities, seed, steps, rank, rule, the
+generator's sha256, versions).
+
+From text (--template): each start code (--identities N, drawn with --seed) is optimised toward
+every prompt of the template (StyleCLIP, --steps), robust PCA keeps a rank --rank subspace of its
+anchors and --rule reads the direction off it. With several identities each one's anchors are
+decomposed on their own and the directions are averaged.
+
+From a clip (--frames): its frames are inverted (--steps of optimisation after the encoder), and
+the same decomposition runs on those anchors.
+
+examples:
+  micromotion direction --template smile --out smile.pt
+  micromotion direction --template "A person with {} smile" --degrees "no,slight,big" --identities 3 --out smile.pt
+  micromotion direction --frames head_turn.mp4 --out turn.pt
+"""
 
 
 class UserError(Exception):
@@ -22,34 +64,52 @@ class UserError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    known = ", ".join(MICROMOTIONS)
     p = argparse.ArgumentParser(prog="micromotion", description=__doc__.split("\n\n")[0],
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("worlds", help="list the worlds and what each needs")
     sub.add_parser("info", help="which weights are cached, and where the cache is")
 
-    d = sub.add_parser("direction", help="make a direction file from the frames of a clip")
-    d.add_argument("--frames", required=True, help="a video file or a folder of frames, in motion order")
+    d = sub.add_parser("direction", help="make a direction file from a prompt template or a clip",
+                       description=DIRECTION_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--template", metavar="TEXT|MICROMOTION",
+                   help=f"a prompt template with {{}} for the degree word, or a micromotion ({known})")
+    d.add_argument("--frames", metavar="VIDEO|FOLDER",
+                   help="a video file or a folder of frames, in motion order")
     d.add_argument("--out", required=True, help="the direction file to write (.pt; a .json goes beside it)")
-    d.add_argument("--world", default="synthfaces", help="synthfaces (offline) or ffhq (GPU, downloads)")
-    d.add_argument("--rank", type=int, default=4, help="rank of the robust subspace (default 4)")
-    d.add_argument("--rule", default="last_minus_first", choices=["last_minus_first", "principal"])
-    d.add_argument("--steps", type=int, default=200, help="inversion steps per frame batch")
-    d.add_argument("--device", default="auto")
+    d.add_argument("--world", default="synthfaces", help="synthfaces (offline, the default) or ffhq (GPU, downloads)")
+    d.add_argument("--degrees", default=None,
+                   help="text: 'percent' (the released code's no, 10%%, …, 100%%; default), 'adjectives' "
+                        "(no, a slight, …, large) or comma-separated words 'no,slight,big'")
+    d.add_argument("--identities", type=int, default=None,
+                   help="text: how many start codes (identities) to average over (default 1)")
+    d.add_argument("--seed", type=int, default=None, help="text: seed of the start codes (default 1)")
+    d.add_argument("--rank", type=int, default=None,
+                   help="rank of the robust subspace (default 4, at most the anchors − 1)")
+    d.add_argument("--rule", default="last_minus_first", choices=["last_minus_first", "principal"],
+                   help="how the direction is read off the subspace (default last_minus_first)")
+    d.add_argument("--steps", type=int, default=None,
+                   help="optimisation steps: per text anchor (default 40) or per frame batch (default 200)")
+    d.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda…")
 
-    e = sub.add_parser("edit", help="apply a direction to an image or a folder of images")
+    e = sub.add_parser("edit", help="apply a direction to an image or a folder of images",
+                       description=EDIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("images", help="an image file or a folder of images")
-    e.add_argument("--direction", required=True, help="a direction file made by `micromotion direction`")
+    e.add_argument("--direction", help="a direction file made by `micromotion direction`")
+    e.add_argument("--micromotion", help=f"or the world's built-in direction: {known}")
     e.add_argument("--out", required=True, help="output folder (created)")
-    e.add_argument("--world", default="synthfaces")
+    e.add_argument("--world", default="synthfaces", help="synthfaces (offline, the default) or ffhq (GPU, downloads)")
     e.add_argument("--alpha", type=float, nargs=2, default=(-1.0, 1.0), metavar=("FROM", "TO"),
                    help="range of the edit strength α (default -1 1)")
     e.add_argument("--frames", type=int, default=16, help="frames per video (default 16)")
-    e.add_argument("--format", nargs="+", default=["mp4", "gif", "png"], choices=["mp4", "gif", "png"])
+    e.add_argument("--format", nargs="+", default=["mp4", "gif", "png"], choices=["mp4", "gif", "png"],
+                   help="what to write per image (default: mp4 gif png)")
     e.add_argument("--align", action="store_true", help="FFHQ-align real photos first (needs dlib-bin)")
     e.add_argument("--steps", type=int, default=200,
-                   help="inversion steps, after the encoder's guess (0: the encoder alone)")
-    e.add_argument("--device", default="auto")
+                   help="inversion steps, after the encoder's guess (0: the encoder alone; default 200)")
+    e.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda…")
     return p
 
 
@@ -98,46 +158,108 @@ def cmd_info(args) -> int:
 
 
 def cmd_direction(args) -> int:
-    import numpy as np
-    from . import anchors, decomposition, worlds
-    from .directions import save_direction
+    from .directions import parse_degrees, resolve_template, save_direction
+    if (args.template is None) == (args.frames is None):
+        raise UserError("give exactly one of --template TEXT|MICROMOTION (a direction from text) or "
+                        "--frames VIDEO|FOLDER (a direction from a clip)")
     out = Path(args.out)
     if out.suffix != ".pt":
         raise UserError(f"--out must end in .pt, got {out.name!r}")
+    if args.rank is not None and args.rank < 1:
+        raise UserError(f"--rank must be at least 1, got {args.rank}")
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {args.steps}")
+    if args.template is not None:
+        # every check that needs no model comes before the world is loaded
+        template = resolve_template(args.template)
+        degrees = parse_degrees("percent" if args.degrees is None else args.degrees)
+        identities = 1 if args.identities is None else args.identities
+        if identities < 1:
+            raise UserError(f"--identities must be at least 1, got {identities}")
+        if args.rank is not None and args.rank > len(degrees):
+            raise UserError(f"--rank {args.rank} does not fit {len(degrees) + 1} anchors (start code + "
+                            f"{len(degrees)} degrees): use 1 … {len(degrees)}")
+    else:
+        given = [f"--{name}" for name in ("degrees", "identities", "seed")
+                 if getattr(args, name) is not None]
+        if given:
+            raise UserError(f"{', '.join(given)} apply to --template only: a clip's anchors are its frames")
     _writable_folder(out.parent if str(out.parent) else Path("."))
+
+    from . import worlds
     world = worlds.load(args.world, device=args.device)
-    frames = anchors.to_tensor(anchors.read_frames(args.frames), world.resolution)
-    if args.rank < 1 or args.rank > len(frames) - 1:
-        raise UserError(f"--rank {args.rank} does not fit {len(frames)} frames: use 1 … {len(frames) - 1}")
-    codes = anchors.video_anchors(world, frames, steps=args.steps)
-    low, infos = decomposition.decompose_anchors(codes, "rpca", "per_layer", rank=args.rank)
-    direction = decomposition.edit_direction(low, args.rule, first=0, last=-1)
-    save_direction(out, direction, world, source="frames", frames=str(args.frames), n_frames=len(frames),
-                   rank=args.rank, rule=args.rule, inversion_steps=args.steps,
-                   rpca_iterations=int(np.mean([i.iterations for i in infos])))
+    if args.template is not None:
+        from .directions import text_direction
+        direction, how = text_direction(world, template, degrees, identities=identities,
+                                        seed=1 if args.seed is None else args.seed,
+                                        steps=args.steps or 40, rank=args.rank, rule=args.rule)
+    else:
+        direction, how = _frames_direction(world, args)
+    save_direction(out, direction, world, **how)
     print(f"wrote {out} (norm {float(direction.norm()):.3f}) and {out.with_suffix('.json')}")
     return 0
+
+
+def _frames_direction(world, args):
+    import numpy as np
+    from . import anchors, decomposition
+    frames = anchors.to_tensor(anchors.read_frames(args.frames), world.resolution)
+    rank = 4 if args.rank is None else args.rank
+    if rank > len(frames) - 1:
+        raise UserError(f"--rank {rank} does not fit {len(frames)} frames: use 1 … {len(frames) - 1}")
+    steps = args.steps or 200
+    codes = anchors.video_anchors(world, frames, steps=steps)
+    low, infos = decomposition.decompose_anchors(codes, "rpca", "per_layer", rank=rank)
+    direction = decomposition.edit_direction(low, args.rule, first=0, last=-1)
+    return direction, dict(source="frames", frames=str(args.frames), n_frames=len(frames), method="rpca",
+                           rank=rank, rule=args.rule, inversion_steps=steps,
+                           rpca_iterations=int(np.mean([i.iterations for i in infos])))
+
+
+def _load_images(files, world, align: bool) -> list:
+    """Load (and align) every image before any output is written; report what loading changed."""
+    from .alignment import MIN_SIDE, align_face, load_image
+    images = []
+    for path in files:
+        if align:
+            image = align_face(path, output_size=world.resolution)[0]
+        else:
+            image = load_image(path, max_side=max(1024, 4 * world.resolution), min_side=MIN_SIDE)
+            for note in image.info.get("load_notes", []):
+                print(f"{path.name}: {note}")
+        images.append(image)
+    return images
 
 
 def cmd_edit(args) -> int:
     import numpy as np
     import torch
     from . import media, worlds
-    from .alignment import align_face, load_image
-    from .directions import load_direction
     from .files import atomic_write
     from .transfer import render_edit
+    if (args.direction is None) == (args.micromotion is None):
+        raise UserError("give exactly one of --direction FILE (made by `micromotion direction`) or "
+                        f"--micromotion NAME ({', '.join(MICROMOTIONS)})")
+    if args.micromotion is not None and args.micromotion not in MICROMOTIONS:
+        raise UserError(f"unknown micromotion {args.micromotion!r}; known: {', '.join(MICROMOTIONS)} "
+                        "(or make a direction file with `micromotion direction --template`)")
     if args.frames < 2:
         raise UserError(f"--frames must be at least 2, got {args.frames}")
+    if args.steps < 0:
+        raise UserError(f"--steps must be 0 or more, got {args.steps}")
     files = _image_files(args.images)
     out = _writable_folder(args.out)
     world = worlds.load(args.world, device=args.device)
-    direction, meta = load_direction(args.direction, world)
+    if args.direction is not None:
+        from .directions import load_direction
+        direction, _ = load_direction(args.direction, world)
+    images = _load_images(files, world, args.align)
+    if args.micromotion is not None:
+        from .directions import builtin_direction
+        direction, how = builtin_direction(world, args.micromotion)
+        print(f"built-in {args.micromotion!r} direction of the {world.name} world: text anchors of "
+              f"{how['template']!r}, rank {how['rank']}, {how['rule']} (cached under MICROMOTION_CACHE)")
     alphas = np.linspace(args.alpha[0], args.alpha[1], args.frames)
-    images = []
-    for path in files:
-        image = align_face(path, output_size=world.resolution)[0] if args.align else load_image(path)
-        images.append(image)
     # the encoder's guess (where the world has one), then optimisation refinement
     codes = world.invert(world.preprocess(images), refine_steps=args.steps)
     frames = render_edit(world, codes, direction, alphas)
@@ -159,17 +281,49 @@ def cmd_edit(args) -> int:
 COMMANDS = {"worlds": cmd_worlds, "info": cmd_info, "direction": cmd_direction, "edit": cmd_edit}
 
 
+def _one_line(text: str) -> str:
+    """A multi-line message (a failed download lists every mirror) as one line."""
+    parts = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if not parts:
+        return str(text)
+    line = parts[0]
+    for part in parts[1:]:
+        flowing = line.endswith((".", ":", ";", ",")) or part.startswith("→") or part[:1].islower()
+        line += (" " if flowing else "; ") + part
+    return line
+
+
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    return f"micromotion: warning: {_one_line(message)}\n"
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    from .alignment import AlignmentDependencyError
     from .weights import WeightsError
+    # Warnings print as one line, without the source line Python adds; the way they are shown (or,
+    # under pytest, recorded) is left alone.
+    format_warning, warnings.formatwarning = warnings.formatwarning, _warning_line
     try:
         return COMMANDS[args.command](args)
-    except (UserError, ValueError, FileNotFoundError, WeightsError) as err:
-        print(f"micromotion {args.command}: error: {err}", file=sys.stderr)
+    except (UserError, ValueError, OSError, WeightsError, AlignmentDependencyError) as err:
+        message = _one_line(err)
+        if isinstance(err, WeightsError):      # its advice is written for Python callers
+            message = re.sub(r"Then call fetch\([^)]*\) again\.", "Then run this command again.", message)
+        print(f"micromotion {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as err:
+        print(f"micromotion {args.command}: error: a package is missing ({_one_line(err)})", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print(f"micromotion {args.command}: error: out of memory; use smaller or fewer images "
+              "(or --device cpu when a GPU is full)", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was left behind", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = format_warning
 
 
 if __name__ == "__main__":

@@ -1,35 +1,56 @@
-"""Direction files: an edit direction in W+ plus a record of how it was made.
+"""Direction files, and the directions the command line makes from text.
 
 A direction is only meaningful in the latent space it came from, so the file carries its world and
 shape, and loading refuses a direction from another world or of the wrong shape. Format: a ``.pt``
 with ``{"direction": float32 [num_ws, style_dim], "meta": JSON text}`` and the same metadata beside
 it as ``.json`` for people to read.
+
+:func:`text_direction` is the paper's whole pipeline for one prompt template in one call (text
+anchors, robust PCA, the edit direction), as taught in ``notebooks/03_text_anchors.ipynb`` and
+``notebooks/05_pca_vs_rpca.ipynb``; :func:`builtin_direction` is the same with the book's defaults
+for a named micromotion (``smile``, ``age``…).
 """
 from __future__ import annotations
 
 import json
 import platform
+import warnings
 from pathlib import Path
 
 import torch
 
 from .files import atomic_write
+from .worlds.synthfaces.captions import ADJECTIVES, PERCENTAGES, TEMPLATES
+
+#: Named degree sets: the released code's percentages and the paper's adjective set.
+DEGREE_SETS = {"percent": PERCENTAGES, "adjectives": tuple(ADJECTIVES)}
+#: Defaults of the built-in directions (``micromotion edit --micromotion smile``).
+BUILTIN = dict(degrees="percent", identities=1, seed=1, steps=40, rank=4, rule="last_minus_first")
 
 
 def save_direction(path, direction: torch.Tensor, world, **how) -> Path:
-    """Write the direction and its metadata (world, shape, how it was made, versions) atomically."""
+    """Write the direction and its metadata (world, shape, how it was made, versions) atomically.
+
+    Nothing is left behind on failure: the ``.json`` is written first and removed again if the
+    ``.pt`` cannot be written.
+    """
     import helpers
     path = Path(path)
     if path.suffix != ".pt":
         raise ValueError(f"direction files end in .pt, got {path.name!r}")
     direction = direction.detach().float().cpu().reshape(world.num_ws, world.style_dim)
     meta = {"world": world.name, "num_ws": world.num_ws, "style_dim": world.style_dim,
-            "weights_sha256": world.info.get("weights_sha256"), "norm": round(float(direction.norm()), 4),
+            "generator_sha256": world.info.get("weights_sha256"), "norm": round(float(direction.norm()), 4),
             **how, "versions": {"helpers": helpers.__version__, "torch": torch.__version__,
                                 "python": platform.python_version()}}
     text = json.dumps(meta, indent=2, default=str)
-    atomic_write(path, lambda f: torch.save({"direction": direction, "meta": text}, f))
-    atomic_write(path.with_suffix(".json"), lambda f: f.write(text + "\n"), mode="w")
+    sidecar = path.with_suffix(".json")
+    atomic_write(sidecar, lambda f: f.write(text + "\n"), mode="w")
+    try:
+        atomic_write(path, lambda f: torch.save({"direction": direction, "meta": text}, f))
+    except BaseException:
+        sidecar.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -46,7 +67,10 @@ def load_direction(path, world) -> tuple[torch.Tensor, dict]:
     if not isinstance(payload, dict) or "direction" not in payload:
         raise ValueError(f"{path} is not a direction file: it has no 'direction' entry")
     direction = payload["direction"]
-    meta = json.loads(payload.get("meta") or "{}")
+    try:
+        meta = json.loads(payload.get("meta") or "{}")
+    except (TypeError, ValueError):
+        raise ValueError(f"{path} is not a direction file: its 'meta' entry is not JSON") from None
     made_in = meta.get("world")
     if made_in is not None and made_in != world.name:
         raise ValueError(f"{path} was made in the {made_in!r} world and cannot edit {world.name!r} "
@@ -57,4 +81,110 @@ def load_direction(path, world) -> tuple[torch.Tensor, dict]:
                          f"is [{world.num_ws}, {world.style_dim}]")
     if not torch.isfinite(direction).all():
         raise ValueError(f"{path} holds NaN or Inf values")
+    made_for = meta.get("generator_sha256", meta.get("weights_sha256"))
+    if made_for and world.info.get("weights_sha256") and made_for != world.info["weights_sha256"]:
+        warnings.warn(f"{path} was made with another {world.name} generator ({made_for[:12]}…, now "
+                      f"{world.info['weights_sha256'][:12]}…): its edit may be weaker or mixed; "
+                      "remake it for this generator", RuntimeWarning, stacklevel=2)
     return direction.reshape(world.num_ws, world.style_dim).float(), meta
+
+
+# --------------------------------------------------------------------------- directions from text
+def resolve_template(template: str) -> str:
+    """A micromotion name (``smile``, ``age``…) or a template with ``{}`` → the template.
+
+    The same rule as :meth:`helpers.worlds.World.template`, without loading a world, so that a
+    command can refuse a bad template before any model is built.
+    """
+    if template in TEMPLATES:
+        return TEMPLATES[template]
+    if not isinstance(template, str) or "{}" not in template:
+        raise ValueError(f"unknown prompt template {template!r}: give a micromotion name "
+                         f"({', '.join(TEMPLATES)}) or a template with '{{}}' for the degree word, "
+                         "e.g. 'A person with {} smile'")
+    if template.count("{}") > 1 or "{" in template.replace("{}", "") or "}" in template.replace("{}", ""):
+        raise ValueError(f"template {template!r} must hold exactly one '{{}}' (where the degree word "
+                         "goes) and no other braces")
+    return template
+
+
+def parse_degrees(spec) -> tuple[str, ...]:
+    """``'percent'`` | ``'adjectives'`` | ``'w1,w2,…'`` | a sequence of words → the degree words.
+
+    A direction needs at least two degrees (the start code plus one anchor gives a line, not a motion
+    the decomposition can check), so fewer are refused, as are repeated words.
+    """
+    if isinstance(spec, str):
+        if spec.strip().lower() in DEGREE_SETS:
+            return DEGREE_SETS[spec.strip().lower()]
+        words = tuple(w.strip() for w in spec.split(",") if w.strip())
+    else:
+        words = tuple(str(w) for w in spec)
+    hint = "give 'percent', 'adjectives' or at least 2 comma-separated degree words, e.g. 'no,slight,big'"
+    if not words:
+        raise ValueError(f"the degree list is empty: {hint}")
+    if len(words) == 1:
+        raise ValueError(f"one degree ({words[0]!r}) gives one anchor only, too few for a direction: {hint}")
+    repeated = sorted({w for w in words if words.count(w) > 1})
+    if repeated:
+        raise ValueError(f"the degree list repeats {', '.join(map(repr, repeated))}: each degree is one anchor")
+    return words
+
+
+def text_direction(world, template: str, degrees="percent", identities: int = 1, seed: int = 1,
+                   steps: int = 40, rank: int | None = 4, rule: str = "last_minus_first",
+                   use_cache: bool = True, progress: bool = True) -> tuple[torch.Tensor, dict]:
+    """The edit direction [num_ws, style_dim] of a prompt template, and a record of how it was made.
+
+    Start codes are ``world.sample_wplus(identities, seed)`` (ψ = the world's truncation). Each is
+    optimised toward every prompt of the template (:func:`helpers.anchors.text_anchors`, all in one
+    batch, cached), giving one anchor matrix per identity. **Each identity's anchors are decomposed on
+    their own** (robust PCA, rank ``rank``) and its direction read off them with ``rule``; with several
+    identities the directions are **averaged**: each person's micromotion subspace is their own
+    (``notebooks/07_subspace_angles.ipynb``), so their anchors are not pooled into one matrix, but the
+    mean of their directions is less tied to any one face.
+
+    With the default percentages the 'last_minus_first' rule uses the 90 % anchor, as the released
+    code does (its 100 % row is dropped); with any other degree list it uses the last degree.
+    ``rank`` None means 4, capped at the number of anchors − 1.
+    """
+    from .anchors import text_anchors
+    from .decomposition import RULES, direction_from_anchors
+    template = resolve_template(template)
+    words = parse_degrees(degrees)
+    rows = 1 + len(words)
+    if rank is None:
+        rank = min(4, rows - 1)
+    if not 1 <= rank <= rows - 1:
+        raise ValueError(f"rank {rank} does not fit {rows} anchors (start code + {len(words)} degrees): "
+                         f"use 1 … {rows - 1}")
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+    if identities < 1:
+        raise ValueError(f"identities must be at least 1, got {identities}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps} (0 steps would leave every anchor at its start)")
+    starts = world.sample_wplus(identities, seed=seed)
+    anchors = text_anchors(world, starts, template, degrees=words, steps=steps, use_cache=use_cache,
+                           progress=progress)                    # [identities, rows, num_ws, d]
+    last = -2 if words == PERCENTAGES else -1
+    per_identity = torch.stack([direction_from_anchors(a, rank=rank, rule=rule, last=last) for a in anchors])
+    direction = per_identity.mean(0)
+    how = {"source": "text", "template": template, "degrees": list(words), "identities": identities,
+           "seed": seed, "truncation": world.truncation, "steps": steps, "method": "rpca", "rank": rank,
+           "rule": rule, "combine": "mean of per-identity directions" if identities > 1 else "one identity"}
+    if rule == "last_minus_first":
+        how["last_anchor"] = words[last]
+    micromotion = next((m for m, t in TEMPLATES.items() if t == template), None)
+    if micromotion:
+        how["micromotion"] = micromotion
+    return direction, how
+
+
+def builtin_direction(world, micromotion: str, progress: bool = True) -> tuple[torch.Tensor, dict]:
+    """The world's built-in direction for a named micromotion: :func:`text_direction` of its
+    template with :data:`BUILTIN` defaults. Its anchors are cached, so the second call is instant."""
+    if micromotion not in TEMPLATES:
+        raise ValueError(f"unknown micromotion {micromotion!r}; known: {', '.join(TEMPLATES)} "
+                         "(or make your own with `micromotion direction --template`)")
+    return text_direction(world, TEMPLATES[micromotion], progress=progress, **BUILTIN)

@@ -1,7 +1,21 @@
-"""The command line: every bad input gets one clear line, exit code 2, and nothing half-written."""
+"""The command line: every bad input gets one clear line, exit code 2, and nothing half-written.
+
+``test_bad_input`` runs one case per row of ``BAD_INPUTS`` (the issue's list and more); each asserts
+the message, exit code 2, a single stderr line without a traceback, and that no file appeared
+anywhere under the test's folder (outputs, the weights cache, temporary ``.part`` files). The
+weights cases use the ffhq world against a local HTTP server or a closed local port: no test here
+touches the network.
+"""
+import dataclasses
+import http.server
 import json
+import socket
+import struct
 import subprocess
 import sys
+import threading
+import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +23,10 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import cli
+from helpers import cli, weights
 
 ROOT = Path(__file__).resolve().parents[1]
+HTML = b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head></html>"
 
 
 @pytest.fixture(scope="module")
@@ -44,101 +59,348 @@ def files_in(folder):
     return sorted(p.name for p in Path(folder).rglob("*")) if Path(folder).exists() else []
 
 
-def bad_image_cases(tmp):
-    (tmp / "text.png").write_text("hello, I am not a picture")
-    (tmp / "empty.jpg").write_bytes(b"")
-    buf = tmp / "full.jpg"
-    Image.fromarray((np.random.RandomState(0).rand(128, 128, 3) * 255).astype(np.uint8)).save(buf)
-    (tmp / "truncated.jpg").write_bytes(buf.read_bytes()[: buf.stat().st_size // 3])
-    Image.new("RGB", (16, 16)).save(tmp / "tiny.png")
-    (tmp / "no_images").mkdir()
-    (tmp / "no_images" / "readme.txt").write_text("x")
-    return {
-        "missing": (tmp / "nope.png", "no such image"),
-        "not an image": (tmp / "text.png", "text.png"),
-        "empty": (tmp / "empty.jpg", "empty"),
-        "truncated": (tmp / "truncated.jpg", "truncated.jpg"),
-        "tiny": (tmp / "tiny.png", "16"),
-        "folder without images": (tmp / "no_images", "holds no images"),
-    }
+def files_under(root):
+    """Every file (not folder) under ``root``, with its size: what a failed command must not change."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in Path(root).rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("case", ["missing", "not an image", "empty", "truncated", "tiny",
-                                  "folder without images"])
-def test_edit_refuses_bad_images(case, tmp_path, capsys, direction_file):
-    path, message = bad_image_cases(tmp_path)[case]
-    out = tmp_path / "out"
-    rc, err = run(["edit", path, "--direction", direction_file, "--out", out, "--steps", 2], capsys)
-    assert rc == 2
-    assert message.lower() in err.lower()
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert [f for f in files_in(out)] == []
+def png_of_zeros(path, width, height):
+    """A valid 1-bit grey PNG of any size, written row by row: a 20000 × 20000 px file costs 50 kB."""
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    comp = zlib.compressobj(9)
+    row = b"\x00" + bytes((width + 7) // 8)
+    body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+                           + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
 
 
-def _direction(tmp_path, payload):
-    path = tmp_path / "d.pt"
+def _direction(tmp, payload):
+    path = tmp / "d.pt"
     torch.save(payload, path)
     return path
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "no such direction file"),
-    ("not torch", "not a direction file"),
-    ("no entry", "no 'direction' entry"),
-    ("other world", "made in the 'ffhq' world"),
-    ("wrong shape", "shape (18, 512)"),
-    ("nan", "NaN"),
-])
-def test_edit_refuses_bad_direction_files(case, message, tmp_path, capsys, face_png):
-    if case == "missing":
-        d = tmp_path / "missing.pt"
-    elif case == "not torch":
-        d = tmp_path / "d.pt"
-        d.write_text("<html>quota exceeded</html>")
-    elif case == "no entry":
-        d = _direction(tmp_path, {"weights": torch.zeros(3)})
-    elif case == "other world":
-        d = _direction(tmp_path, {"direction": torch.zeros(18, 512), "meta": json.dumps({"world": "ffhq"})})
-    elif case == "wrong shape":
-        d = _direction(tmp_path, {"direction": torch.zeros(18, 512), "meta": "{}"})
-    else:
-        d = _direction(tmp_path, {"direction": torch.full((10, 128), float("nan")), "meta": "{}"})
+def _frames(folder, n):
+    folder.mkdir()
+    for i in range(n):
+        Image.new("RGB", (64, 64), (i * 100, 0, 0)).save(folder / f"f{i}.png")
+    return folder
+
+
+# --------------------------------------------------------------------------- the cases
+# Each builder gets (tmp, inputs) and returns (argv, the text the message must hold); outputs go to
+# tmp / "out". ``inputs`` has the face, a valid direction file and, for weights cases, the server.
+
+def _edit(image, inputs, tmp, *extra):
+    return ["edit", image, "--direction", inputs["direction"], "--out", tmp / "out", "--steps", 2, *extra]
+
+
+def _smile_ffhq(inputs, tmp):
+    return ["edit", inputs["face"], "--micromotion", "smile", "--world", "ffhq", "--device", "cpu",
+            "--out", tmp / "out"]
+
+
+def case_image_missing(tmp, inputs):
+    return _edit(tmp / "nope.png", inputs, tmp), "no such image"
+
+
+def case_not_an_image(tmp, inputs):
+    (tmp / "text.png").write_text("hello, I am not a picture")
+    return _edit(tmp / "text.png", inputs, tmp), "text.png is not an image file"
+
+
+def case_empty_file(tmp, inputs):
+    (tmp / "empty.jpg").write_bytes(b"")
+    return _edit(tmp / "empty.jpg", inputs, tmp), "empty.jpg: the file is empty"
+
+
+def _jpeg_bytes():
+    import io
+    buf = io.BytesIO()
+    Image.fromarray((np.random.RandomState(0).rand(128, 128, 3) * 255).astype(np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def case_truncated_jpeg(tmp, inputs):
+    data = _jpeg_bytes()
+    (tmp / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    return _edit(tmp / "truncated.jpg", inputs, tmp), "truncated.jpg is truncated"
+
+
+def case_corrupt_jpeg(tmp, inputs):
+    data = _jpeg_bytes()            # the JFIF header survives, the tables and scan are noise
+    (tmp / "corrupt.jpg").write_bytes(data[:600] + np.random.RandomState(1).bytes(len(data) - 600))
+    return _edit(tmp / "corrupt.jpg", inputs, tmp), "corrupt.jpg"
+
+
+def case_image_16px(tmp, inputs):
+    Image.new("RGB", (16, 16)).save(tmp / "tiny.png")
+    return _edit(tmp / "tiny.png", inputs, tmp), "only 16×16 px"
+
+
+def case_image_20000px(tmp, inputs):
+    png_of_zeros(tmp / "huge.png", 20000, 20000)
+    return _edit(tmp / "huge.png", inputs, tmp), "huge.png is too large to decode safely"
+
+
+def case_folder_without_images(tmp, inputs):
+    (tmp / "no_images").mkdir()
+    (tmp / "no_images" / "readme.txt").write_text("x")
+    return _edit(tmp / "no_images", inputs, tmp), "holds no images"
+
+
+def case_direction_missing(tmp, inputs):
+    argv = ["edit", inputs["face"], "--direction", tmp / "missing.pt", "--out", tmp / "out"]
+    return argv, "no such direction file"
+
+
+def _edit_with(direction, inputs, tmp):
+    return ["edit", inputs["face"], "--direction", direction, "--out", tmp / "out"]
+
+
+def case_direction_html_page(tmp, inputs):
+    (tmp / "d.pt").write_bytes(HTML)
+    return _edit_with(tmp / "d.pt", inputs, tmp), "d.pt is not a direction file"
+
+
+def case_direction_no_entry(tmp, inputs):
+    return _edit_with(_direction(tmp, {"weights": torch.zeros(3)}), inputs, tmp), "no 'direction' entry"
+
+
+def case_direction_other_world(tmp, inputs):
+    d = _direction(tmp, {"direction": torch.zeros(18, 512), "meta": json.dumps({"world": "ffhq"})})
+    return _edit_with(d, inputs, tmp), "made in the 'ffhq' world"
+
+
+def case_direction_wrong_shape(tmp, inputs):
+    d = _direction(tmp, {"direction": torch.zeros(18, 512), "meta": "{}"})
+    return _edit_with(d, inputs, tmp), "shape (18, 512)"
+
+
+def case_direction_nan(tmp, inputs):
+    d = _direction(tmp, {"direction": torch.full((10, 128), float("nan")), "meta": "{}"})
+    return _edit_with(d, inputs, tmp), "NaN"
+
+
+def case_edit_output_unwritable(tmp, inputs):
+    (tmp / "a_file").write_text("x")
+    argv = ["edit", inputs["face"], "--direction", inputs["direction"], "--out", tmp / "a_file" / "sub"]
+    return argv, "cannot write to"
+
+
+def case_edit_one_frame(tmp, inputs):
+    return _edit(inputs["face"], inputs, tmp, "--frames", 1), "--frames must be at least 2"
+
+
+def case_unknown_world(tmp, inputs):
+    return _edit(inputs["face"], inputs, tmp, "--world", "celeba"), "unknown world 'celeba'"
+
+
+def case_unknown_micromotion(tmp, inputs):
+    argv = ["edit", inputs["face"], "--micromotion", "frown", "--out", tmp / "out"]
+    return argv, "unknown micromotion 'frown'; known: smile, anger, eye_closure, age, yaw"
+
+
+def case_edit_direction_and_micromotion(tmp, inputs):
+    return _edit(inputs["face"], inputs, tmp, "--micromotion", "smile"), "give exactly one of --direction"
+
+
+def case_edit_no_direction(tmp, inputs):
+    return ["edit", inputs["face"], "--out", tmp / "out"], "give exactly one of --direction"
+
+
+def _text(tmp, template, *extra):
+    return ["direction", "--template", template, "--out", tmp / "out" / "d.pt", "--steps", 2, *extra]
+
+
+def case_template_without_braces(tmp, inputs):
+    return _text(tmp, "A person with a smile"), "unknown prompt template 'A person with a smile'"
+
+
+def case_template_two_braces(tmp, inputs):
+    return _text(tmp, "A {} person with {} smile"), "exactly one '{}'"
+
+
+def case_empty_prompt_list(tmp, inputs):
+    return _text(tmp, "smile", "--degrees", ""), "the degree list is empty"
+
+
+def case_one_anchor_only(tmp, inputs):
+    return _text(tmp, "smile", "--degrees", "no"), "one anchor only"
+
+
+def case_rank_too_big_for_template(tmp, inputs):
+    return _text(tmp, "smile", "--degrees", "no,big", "--rank", 3), "--rank 3 does not fit 3 anchors"
+
+
+def case_zero_identities(tmp, inputs):
+    return _text(tmp, "smile", "--identities", 0), "--identities must be at least 1"
+
+
+def case_direction_needs_a_source(tmp, inputs):
+    return ["direction", "--out", tmp / "out" / "d.pt"], "give exactly one of --template"
+
+
+def case_direction_two_sources(tmp, inputs):
+    clip = _frames(tmp / "clip", 3)
+    return _text(tmp, "smile", "--frames", clip), "give exactly one of --template"
+
+
+def case_direction_out_not_pt(tmp, inputs):
+    return ["direction", "--template", "smile", "--out", tmp / "out" / "d.txt"], "must end in .pt"
+
+
+def case_direction_output_unwritable(tmp, inputs):
+    (tmp / "a_file").write_text("x")
+    return ["direction", "--template", "smile", "--out", tmp / "a_file" / "d.pt"], "cannot write to"
+
+
+def case_clip_missing(tmp, inputs):
+    return ["direction", "--frames", tmp / "nope", "--out", tmp / "out" / "d.pt"], "no such video file or folder"
+
+
+def case_clip_of_one_frame(tmp, inputs):
+    clip = _frames(tmp / "one", 1)
+    return ["direction", "--frames", clip, "--out", tmp / "out" / "d.pt"], "at least 2 frames"
+
+
+def case_rank_too_big_for_clip(tmp, inputs):
+    clip = _frames(tmp / "two", 2)
+    argv = ["direction", "--frames", clip, "--out", tmp / "out" / "d.pt", "--rank", 3]
+    return argv, "--rank 3 does not fit 2 frames"
+
+
+def _ffhq_generator_at(monkeypatch, *urls, **changes):
+    spec = weights.get_spec("stylegan2-ffhq")
+    monkeypatch.setitem(weights._REGISTRY, spec.name, dataclasses.replace(spec, urls=urls, **changes))
+    return spec
+
+
+def case_weights_download_is_html(tmp, inputs):
+    _ffhq_generator_at(inputs["monkeypatch"], f"{inputs['server']}/page.html")
+    return _smile_ffhq(inputs, tmp), "got an HTML page"
+
+
+def case_weights_in_cache_is_html(tmp, inputs):
+    spec = _ffhq_generator_at(inputs["monkeypatch"], inputs["dead_url"])
+    (tmp / "cache" / spec.filename).write_bytes(HTML)      # a quota page saved as the checkpoint
+    return _smile_ffhq(inputs, tmp), f"has {len(HTML)} bytes, expected 381,462,551; it was left in place"
+
+
+def case_weights_fail_their_hash(tmp, inputs):
+    _ffhq_generator_at(inputs["monkeypatch"], f"{inputs['server']}/other.bin", size=None)
+    return _smile_ffhq(inputs, tmp), "sha256 mismatch"
+
+
+def case_no_network_no_cache(tmp, inputs):
+    _ffhq_generator_at(inputs["monkeypatch"], inputs["dead_url"])
+    return _smile_ffhq(inputs, tmp), "could not fetch weights 'stylegan2-ffhq'"
+
+
+BAD_INPUTS = {name[len("case_"):]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
+
+
+class _Mirror(http.server.BaseHTTPRequestHandler):
+    """A weights mirror gone wrong: a quota page, or the wrong file."""
+
+    def do_GET(self):
+        kind, body = {"/page.html": ("text/html", HTML),
+                      "/other.bin": ("application/octet-stream", b"not the generator" * 64)}.get(
+            self.path, (None, b""))
+        if kind is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def mirror():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Mirror)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def local_network_only(monkeypatch):
+    """Every URL the command opens, refused unless it is on 127.0.0.1."""
+    opened = []
+    real = urllib.request.urlopen
+
+    def urlopen(request, *args, **kw):
+        url = request.full_url if isinstance(request, urllib.request.Request) else str(request)
+        opened.append(url)
+        if not url.startswith("http://127.0.0.1:"):
+            raise urllib.error.URLError(ConnectionRefusedError("the tests have no network"))
+        return real(request, *args, **kw)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return opened
+
+
+def test_there_are_at_least_20_bad_input_cases():
+    assert len(BAD_INPUTS) >= 20
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input(case, tmp_path, capsys, monkeypatch, face_png, direction_file, mirror, local_network_only):
+    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    with socket.socket() as s:              # a port nobody listens on: no network
+        s.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{s.getsockname()[1]}/stylegan2-ffhq-config-f.pt"
+    inputs = {"face": face_png, "direction": direction_file, "server": mirror, "dead_url": dead_url,
+              "monkeypatch": monkeypatch}
+    argv, message = BAD_INPUTS[case](tmp_path, inputs)
+    before = files_under(tmp_path)
+    rc, err = run(argv, capsys)
+    assert rc == 2, err
+    line = err.split("\r")[-1]              # a download's progress bar erases itself with \r
+    assert err.count("\n") == 1 and line.startswith(f"micromotion {argv[0]}: error: "), err
+    assert "Traceback" not in err
+    assert message.lower() in line.lower(), line
+    assert files_under(tmp_path) == before  # no output, no cache file, no .part left behind
+    assert all(url.startswith("http://127.0.0.1:") for url in local_network_only)
+
+
+def test_micromotion_names_match_the_templates():
+    from helpers.worlds.synthfaces.captions import TEMPLATES
+    assert cli.MICROMOTIONS == tuple(TEMPLATES)
+
+
+def test_help_explains_every_command(capsys):
+    for argv in (["--help"], ["edit", "--help"], ["direction", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(argv)
+        assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("--micromotion", "--template", "--degrees", "--identities", "--align", "averaged",
+                 "micromotion edit face.png --micromotion smile --out edits/"):
+        assert text in out
+
+
+def test_a_20000_px_wide_image_is_downscaled_and_edited(tmp_path, capsys, direction_file):
+    wide = np.tile(np.linspace(0, 255, 20000, dtype=np.uint8), (400, 1))     # 8 MB of grey
+    Image.fromarray(wide, "L").save(tmp_path / "wide.png")
     out = tmp_path / "out"
-    rc, err = run(["edit", face_png, "--direction", d, "--out", out], capsys)
-    assert rc == 2 and message in err and "Traceback" not in err
-    assert files_in(out) == []
-
-
-def test_unwritable_output_and_bad_options(tmp_path, capsys, face_png, direction_file):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("x")
-    rc, err = run(["edit", face_png, "--direction", direction_file, "--out", blocker / "sub"], capsys)
-    assert rc == 2 and "cannot write to" in err
-    rc, err = run(["edit", face_png, "--direction", direction_file, "--out", tmp_path / "o", "--frames", 1], capsys)
-    assert rc == 2 and "--frames must be at least 2" in err
-    rc, err = run(["edit", face_png, "--direction", direction_file, "--out", tmp_path / "o2", "--world", "celeba"],
-                  capsys)
-    assert rc == 2 and "unknown world 'celeba'" in err
-    assert files_in(tmp_path / "o2") == []
-
-
-def test_direction_refuses_bad_clips(tmp_path, capsys):
-    rc, err = run(["direction", "--frames", tmp_path / "nope", "--out", tmp_path / "d.pt"], capsys)
-    assert rc == 2 and "no such video file or folder" in err
-    one = tmp_path / "one"
-    one.mkdir()
-    Image.new("RGB", (64, 64)).save(one / "f0.png")
-    rc, err = run(["direction", "--frames", one, "--out", tmp_path / "d.pt"], capsys)
-    assert rc == 2 and "at least 2 frames" in err
-    rc, err = run(["direction", "--frames", one, "--out", tmp_path / "d.txt"], capsys)
-    assert rc == 2 and "must end in .pt" in err
-    two = tmp_path / "two"
-    two.mkdir()
-    for i in range(2):
-        Image.new("RGB", (64, 64), (i * 100, 0, 0)).save(two / f"f{i}.png")
-    rc, err = run(["direction", "--frames", two, "--out", tmp_path / "d.pt", "--rank", 3], capsys)
-    assert rc == 2 and "--rank 3 does not fit 2 frames" in err
-    assert not (tmp_path / "d.pt").exists() and not (tmp_path / "d.json").exists()
+    rc = cli.main([str(a) for a in ["edit", tmp_path / "wide.png", "--direction", direction_file, "--out", out,
+                                    "--steps", 1, "--frames", 2, "--format", "png"]])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "wide.png: downscaled from 20000×400 to 1024×20 px" in captured.out
+    assert files_in(out) == ["wide.png"]
 
 
 def test_direction_then_edit_end_to_end(tmp_path, capsys, monkeypatch):
@@ -160,6 +422,52 @@ def test_direction_then_edit_end_to_end(tmp_path, capsys, monkeypatch):
     assert rc == 0
     assert files_in(out) == ["00.gif", "00.mp4", "00.png"]
     assert Image.open(out / "00.png").size[0] > 4 * 64
+
+
+def test_direction_from_a_template_records_how_it_was_made(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path / "cache"))
+    from helpers import worlds
+    from helpers.anchors import text_anchors
+    from helpers.decomposition import direction_from_anchors
+    d = tmp_path / "out" / "smile.pt"
+    rc, err = run(["direction", "--template", "A person with {} smile", "--degrees", "no, slight,big",
+                   "--identities", 2, "--seed", 3, "--steps", 2, "--out", d], capsys)
+    assert rc == 0, err
+    meta = json.loads(d.with_suffix(".json").read_text())
+    assert meta["world"] == "synthfaces" and meta["source"] == "text"
+    assert meta["template"] == "A person with {} smile" and meta["micromotion"] == "smile"
+    assert meta["degrees"] == ["no", "slight", "big"] and meta["last_anchor"] == "big"
+    assert (meta["identities"], meta["seed"], meta["steps"], meta["rank"]) == (2, 3, 2, 3)
+    assert meta["rule"] == "last_minus_first" and meta["combine"] == "mean of per-identity directions"
+    assert meta["versions"]["helpers"] and meta["versions"]["torch"] == torch.__version__
+    world = worlds.load("synthfaces", device="cpu")
+    assert meta["generator_sha256"] == world.info["weights_sha256"]
+    assert files_in(d.parent) == ["smile.json", "smile.pt"]
+    # each identity decomposed alone, directions averaged (the anchors come from the cache)
+    anchors = text_anchors(world, world.sample_wplus(2, seed=3), "A person with {} smile",
+                           degrees=("no", "slight", "big"), steps=2, progress=False)
+    expected = torch.stack([direction_from_anchors(a, rank=3, last=-1) for a in anchors]).mean(0)
+    saved = torch.load(d, weights_only=True)
+    torch.testing.assert_close(saved["direction"], expected)
+
+
+def test_edit_with_a_built_in_micromotion_reuses_its_anchors(tmp_path, capsys, monkeypatch, face_png):
+    from helpers import anchors, directions
+    monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(directions.BUILTIN, "steps", 2)        # the real default (40) takes ~20 s
+    argv = ["edit", face_png, "--micromotion", "smile", "--out", tmp_path / "out", "--steps", 1,
+            "--frames", 3]
+    rc, err = run(argv, capsys)
+    assert rc == 0, err
+    assert files_in(tmp_path / "out") == ["face.gif", "face.mp4", "face.png"]
+    assert len(list((tmp_path / "cache" / "anchors" / "text").glob("*.pt"))) == 1
+
+    def no_optimisation(*args, **kw):
+        raise AssertionError("the second call must use the cached anchors")
+
+    monkeypatch.setattr(anchors, "optimise_prompts", no_optimisation)
+    rc, err = run(argv, capsys)
+    assert rc == 0, err
 
 
 def test_module_entry_point_exit_code(tmp_path):
