@@ -117,6 +117,8 @@ def check_page(page: Path, dom: str, static_ids) -> list[str]:
     for src in rendered.scripts:
         if urlsplit(src).scheme in ("http", "https"):
             problems.append(f"script from the network (breaks offline reading): {src}")
+    # (a page title with math would put math into every page's navigation, where pages without math
+    # of their own, such as search.html, load no MathJax: keep titles plain)
     if 'class="math' in source and "mjx-container" not in dom:
         problems.append("math was not typeset by MathJax")
     if "application/vnd.jupyter.widget-view+json" in source and not any(
