@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .files import atomic_write
-from .worlds.synthfaces.captions import ADJECTIVES, PERCENTAGES, TEMPLATES
+from .worlds.synthfaces.captions import ADJECTIVES, PERCENTAGES, TEMPLATES, resolve_template
 
 #: Named degree sets: the released code's percentages and the paper's adjective set.
 DEGREE_SETS = {"percent": PERCENTAGES, "adjectives": tuple(ADJECTIVES)}
@@ -90,22 +90,6 @@ def load_direction(path, world) -> tuple[torch.Tensor, dict]:
 
 
 # --------------------------------------------------------------------------- directions from text
-def resolve_template(template: str) -> str:
-    """A micromotion name (``smile``, ``age``…) or a template with ``{}`` → the template.
-
-    The same rule as :meth:`helpers.worlds.World.template`, without loading a world, so that a
-    command can refuse a bad template before any model is built.
-    """
-    if template in TEMPLATES:
-        return TEMPLATES[template]
-    if not isinstance(template, str) or "{}" not in template:
-        raise ValueError(f"unknown prompt template {template!r}: give a micromotion name "
-                         f"({', '.join(TEMPLATES)}) or a template with '{{}}' for the degree word, "
-                         "e.g. 'A person with {} smile'")
-    if template.count("{}") > 1 or "{" in template.replace("{}", "") or "}" in template.replace("{}", ""):
-        raise ValueError(f"template {template!r} must hold exactly one '{{}}' (where the degree word "
-                         "goes) and no other braces")
-    return template
 
 
 def parse_degrees(spec) -> tuple[str, ...]:

@@ -216,14 +216,8 @@ class World:
     # ------------------------------------------------------------------ text
     def template(self, template: str) -> str:
         """A micromotion name (a key of :attr:`templates`) or a template with ``{}`` → the template."""
-        templates = self.templates
-        if template in templates:
-            return templates[template]
-        if not isinstance(template, str) or "{}" not in template:
-            raise ValueError(f"unknown prompt template {template!r}: give a micromotion name "
-                             f"({', '.join(templates)}) or a template with '{{}}' for the degree word, "
-                             "e.g. 'A person with {} smile'")
-        return template
+        from .synthfaces.captions import resolve_template
+        return resolve_template(template)
 
     def prompts(self, template: str, degrees=None) -> list[str]:
         """The prompt sweep of a template or micromotion name (default degrees: "no", 10 %, … 100 %)."""

@@ -72,3 +72,21 @@ def caption(factors, micromotion: str, kind: str = "percent", rng=None) -> list[
     if kind not in ("percent", "adjective"):
         raise ValueError("kind must be 'percent' or 'adjective'")
     return [fill(TEMPLATES[micromotion], word(s)) for s in strength(factors, micromotion)]
+
+
+def resolve_template(template: str) -> str:
+    """A micromotion name (``smile``, ``age``…) or a template with ``{}`` → the template.
+
+    Used by :meth:`helpers.worlds.World.template` and the command line, which refuses a bad
+    template before any model is built.
+    """
+    if template in TEMPLATES:
+        return TEMPLATES[template]
+    if not isinstance(template, str) or "{}" not in template:
+        raise ValueError(f"unknown prompt template {template!r}: give a micromotion name "
+                         f"({', '.join(TEMPLATES)}) or a template with '{{}}' for the degree word, "
+                         "e.g. 'A person with {} smile'")
+    if template.count("{}") > 1 or "{" in template.replace("{}", "") or "}" in template.replace("{}", ""):
+        raise ValueError(f"template {template!r} must hold exactly one '{{}}' (where the degree word "
+                         "goes) and no other braces")
+    return template
