@@ -1,4 +1,5 @@
 """The synthfaces CLIP: the clip package's class and tokenizer, the paper's input path and loss."""
+import numpy as np
 import pytest
 import torch
 
@@ -44,3 +45,33 @@ def test_contrastive_loss_counts_identical_captions_as_positives():
     assert torch.isfinite(loss) and loss > 0
     loss.backward()
     assert model.visual.conv1.weight.grad is not None
+
+
+def test_degree_words_round_trip_through_every_template():
+    for template in captions.TEMPLATES.values():
+        for word in list(captions.PERCENTAGES) + list(captions.ADJECTIVES):
+            text = captions.fill(template, word)
+            assert captions.degree_value(captions.degree_word(text, template)) == captions.degree_value(word)
+    assert captions.degree_value("no") == 0 and captions.degree_value("30%") == pytest.approx(0.3)
+    assert captions.degree_value("a big") == pytest.approx(0.725)
+    with pytest.raises(ValueError, match="unknown degree word"):
+        captions.degree_value("enormous")
+
+
+def test_soft_targets_grade_captions_by_how_well_the_degree_fits():
+    strengths = [[0.9, 0.0], [0.1, 0.5]]            # two images, two micromotions
+    match = text_model.soft_targets(strengths, motion_index=[0, 0, 1], degree=[0.9, 0.6, 0.5])
+    assert match.shape == (2, 3)
+    assert match[0, 0] == pytest.approx(1.0) and match[1, 2] == pytest.approx(1.0)
+    assert match[0, 0] > match[0, 1] > match[1, 0]   # 90 % smile fits "90%" best, "60%" less, 10 % least
+
+
+def test_training_batch_captions_agree_with_the_strengths():
+    images, texts, strengths, motion, degree = text_model.training_batch(0, 12, seed=1)
+    assert images.shape == (12, 3, 64, 64) and len(texts) == 12
+    got = strengths[np.arange(12), motion]
+    # a percent caption is the nearest tenth; an adjective's range holds the strength
+    assert np.all(np.abs(got - degree) <= 0.2 + 1e-6)
+    loss = text_model.contrastive_loss(text_model.build(), images[:4], texts[:4],
+                                       text_model.soft_targets(strengths[:4], motion[:4], degree[:4]))
+    assert torch.isfinite(loss)

@@ -48,6 +48,30 @@ def adjective_word(s: float, rng: np.random.RandomState | None = None) -> str:
     return words[0] if rng is None else words[rng.randint(len(words))]
 
 
+def degree_value(word: str) -> float:
+    """A degree word → the strength it stands for ("no" 0, "30%" 0.3, an adjective its range's middle)."""
+    word = word.strip()
+    if word.endswith("%") and word[:-1].isdigit():
+        return int(word[:-1]) / 100
+    key = word[:1].lower() + word[1:]
+    if key not in ADJECTIVES:
+        raise ValueError(f"unknown degree word {word!r}: use 'no', a percentage or one of "
+                         f"{', '.join(repr(w) for w in ADJECTIVES)}")
+    lo, hi = ADJECTIVES[key]
+    return 0.0 if key == "no" else (lo + hi) / 2
+
+
+def degree_word(text: str, template: str) -> str:
+    """The degree word that :func:`fill` put into ``template`` to make ``text``."""
+    head, tail = (" ".join(part.split()) for part in template.split("{}"))
+    body = " ".join(text.split())
+    if head and body.lower().startswith(head.lower()):
+        body = body[len(head):]
+    if tail and body.lower().endswith(tail.lower()):
+        body = body[:len(body) - len(tail)]
+    return body.strip()
+
+
 def fill(template: str, degree: str) -> str:
     """Put ``degree`` into ``template``'s ``{}`` and tidy spaces and the leading capital."""
     if "{}" not in template:

@@ -94,30 +94,57 @@ def load_text_model(path=None, device="cpu"):
 
 
 def training_batch(step: int, batch: int, seed: int = 0):
-    """Renders (mostly photo style) and one caption each: a random micromotion, percent or adjective."""
+    """Renders (mostly photo style) and one caption each: a random micromotion, percent or adjective.
+
+    Half the faces are neutral except for the captioned micromotion, so every degree word has clean
+    examples (the situation of the anchors: one face, one motion); the rest vary in everything.
+    Returns ``images, texts, strengths [batch, motions], motion index [batch], degree [batch]``.
+    """
     rng = np.random.RandomState((seed * 9_000_011 + step) % (2 ** 31))
     f = renderer.sample_factors(batch, seed=int(rng.randint(2 ** 31)))
-    # half the faces get one strong, clean micromotion so every degree word has clear examples
+    motions = rng.choice(list(captions.TEMPLATES), size=batch)
+    clean = rng.rand(batch) < 0.5
+    for i in np.flatnonzero(clean):
+        keep = float(f[i, renderer.factor_index(motions[i])])
+        f[i:i + 1] = renderer.set_factors(f[i:i + 1], **{**renderer.NEUTRAL, motions[i]: keep})
     styles = rng.choice(list(STYLE_WEIGHTS), size=batch, p=list(STYLE_WEIGHTS.values()))
     images = torch.empty(batch, 3, 64, 64)
     for style in renderer.STYLES:
         idx = np.flatnonzero(styles == style)
         if len(idx):
             images[idx] = renderer.render(f[idx], style=style, seeds=int(rng.randint(2 ** 30)) + idx)
-    motions = rng.choice(list(captions.TEMPLATES), size=batch)
     kinds = rng.choice(["percent", "adjective"], size=batch)
     texts = [captions.caption(f[i:i + 1], motions[i], kinds[i], rng)[0] for i in range(batch)]
-    return images, texts
+    names = list(captions.TEMPLATES)
+    strengths = np.stack([captions.strength(f, m) for m in names], 1)
+    motion_index = np.array([names.index(m) for m in motions])
+    degree = np.array([captions.degree_value(captions.degree_word(t, captions.TEMPLATES[m]))
+                       for t, m in zip(texts, motions)])
+    return images, texts, strengths, motion_index, degree
 
 
-def contrastive_loss(model, images, texts) -> torch.Tensor:
-    """Symmetric InfoNCE where every image whose caption is identical counts as a positive."""
+def soft_targets(strengths, motion_index, degree, width: float = 0.12) -> torch.Tensor:
+    """How well image i fits caption j: a Gaussian in (i's strength of j's motion − j's degree).
+
+    Exact-string positives treat "60% smile" as a wrong caption for a 55 % smile; this graded
+    match is still contrastive but teaches the order of the degrees.
+    """
+    s = np.asarray(strengths)[:, np.asarray(motion_index)]          # [images, texts]
+    return torch.from_numpy(np.exp(-0.5 * ((s - np.asarray(degree)[None]) / width) ** 2)).float()
+
+
+def contrastive_loss(model, images, texts, match: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE with soft positives: ``match[i, j]`` ≥ 0 says how well image i fits text j
+    (default: 1 where the captions are identical strings)."""
     logits_per_image, logits_per_text = model(clip_image_input(images, model.visual.input_resolution),
                                               tokenize(texts))
-    same = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.float32)
-    target = same / same.sum(1, keepdim=True)
-    return 0.5 * (-(target * logits_per_image.log_softmax(1)).sum(1).mean()
-                  - (target * logits_per_text.log_softmax(1)).sum(1).mean())
+    if match is None:
+        match = torch.tensor([[a == b for b in texts] for a in texts], dtype=torch.float32)
+    match = match + 1e-6 * torch.eye(len(texts))                     # every row/column has a positive
+    to_text = match / match.sum(1, keepdim=True)
+    to_image = match.t() / match.t().sum(1, keepdim=True)
+    return 0.5 * (-(to_text * logits_per_image.log_softmax(1)).sum(1).mean()
+                  - (to_image * logits_per_text.log_softmax(1)).sum(1).mean())
 
 
 @torch.no_grad()
@@ -150,8 +177,8 @@ def train(steps: int = 3000, batch: int = 128, lr: float = 5e-4, seed: int = 0, 
     model.train()
     bar = tqdm(range(steps), desc="text model", mininterval=5)
     for step in bar:
-        images, texts = training_batch(step, batch, seed)
-        loss = contrastive_loss(model, images, texts)
+        images, texts, strengths, motion_index, degree = training_batch(step, batch, seed)
+        loss = contrastive_loss(model, images, texts, soft_targets(strengths, motion_index, degree))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
