@@ -73,7 +73,8 @@ class AlignmentDependencyError(ImportError):
 # Loading
 # ---------------------------------------------------------------------------------------------
 
-def load_image(source: ImageSource, *, max_side: int = MAX_SIDE, min_side: int = MIN_SIDE) -> Image.Image:
+def load_image(source: ImageSource, *, max_side: int = MAX_SIDE, min_side: int = MIN_SIDE,
+               for_alignment: bool = False) -> Image.Image:
     """Any image → an 8-bit RGB ``PIL.Image``, the same way for files, arrays and PIL images.
 
     * Files: EXIF orientation is applied; only the first frame of animations is used. JPEGs larger
@@ -113,7 +114,7 @@ def load_image(source: ImageSource, *, max_side: int = MAX_SIDE, min_side: int =
     w, h = image.size
     if min(w, h) < min_side:
         need = ("alignment needs at least {} px on each side (and a face about 80 px wide to detect it)"
-                if min_side == MIN_SIDE else "at least {} px on each side are needed")
+                if for_alignment else "at least {} px on each side are needed")
         raise ImageLoadError(f"{name}: the image is only {w}×{h} px; {need.format(min_side)}. "
                              "Use a larger image.")
     if max(w, h) > max_side:
@@ -146,15 +147,8 @@ def _read_file(path: Path, max_side: int, notes: list[str]) -> Image.Image:
             opened = Image.open(path)
     except Image.DecompressionBombError as err:
         opened = _open_huge_jpeg(path, max_side, err, notes)
-    except UnidentifiedImageError:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-        raise ImageLoadError(f"{name} is not an image file Pillow can read (it starts with {head!r}); "
-                             "the extension may not match the content. Open it in an image viewer "
-                             "and re-save it as PNG or JPEG.") from None
     except Exception as err:
-        raise ImageLoadError(f"{name} could not be opened ({type(err).__name__}: {err}). Check that "
-                             "it is a readable image file.") from None
+        raise ImageLoadError(_open_failure(path, err)) from None
 
     with opened:
         w, h = opened.size
@@ -178,6 +172,28 @@ def _read_file(path: Path, max_side: int, notes: list[str]) -> Image.Image:
             raise ImageLoadError(_decode_failure(name, err)) from None
         upright = _exif_upright(opened, notes)
         return _to_rgb(upright, name, notes)
+
+
+_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+          b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def _open_failure(path: Path, err: Exception) -> str:
+    """Why ``Image.open`` refused a file, judged by its first bytes: a broken image or not an image."""
+    name = str(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as read_err:
+        return f"{name} cannot be read ({read_err}). Check its permissions."
+    kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+    if kind is not None:
+        return (f"{name} starts like a {kind} file but Pillow cannot read its header "
+                f"({type(err).__name__}: {err}): it is corrupt or truncated. Download or export it again.")
+    if isinstance(err, UnidentifiedImageError):
+        return (f"{name} is not an image file Pillow can read (it starts with {head!r}); the extension may "
+                "not match the content. Open it in an image viewer and re-save it as PNG or JPEG.")
+    return f"{name} could not be opened ({type(err).__name__}: {err}). Check that it is a readable image file."
 
 
 def _decode_failure(name: str, err: Exception) -> str:
@@ -435,7 +451,7 @@ def _pixels(image: ImageSource) -> np.ndarray:
         return np.ascontiguousarray(image)
     if isinstance(image, Image.Image) and image.mode == "RGB":
         return np.ascontiguousarray(np.asarray(image))
-    return np.ascontiguousarray(np.asarray(load_image(image)))
+    return np.ascontiguousarray(np.asarray(load_image(image, for_alignment=True)))
 
 
 def _largest(faces: Sequence[FaceBox]) -> int:
@@ -625,7 +641,7 @@ def align_face(image: ImageSource, output_size: int = 1024, *, landmarks: np.nda
     if int(output_size) != output_size or output_size < 8:
         raise ValueError(f"output_size must be an integer ≥ 8, not {output_size!r}")
     output_size = int(output_size)
-    picture = load_image(image)
+    picture = load_image(image, for_alignment=True)
     name = picture.info[SOURCE_KEY]
     notes = list(picture.info[NOTES_KEY])
 

@@ -346,12 +346,23 @@ def test_truncated_jpeg(tmp_path):
     assert_clean(err)
 
 
+def test_jpeg_with_a_broken_header_is_called_corrupt_not_misnamed(tmp_path):
+    path = tmp_path / "broken.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0" + np.random.RandomState(2).bytes(3000))
+    with pytest.raises(ImageLoadError, match="starts like a JPEG file") as err:
+        A.load_image(path)
+    assert "broken.jpg" in str(err.value) and "extension" not in str(err.value)
+    assert_clean(err)
+
+
 def test_tiny_image_is_refused(tmp_path):
     path = tmp_path / "icon.png"
     Image.new("RGB", (16, 16), (10, 20, 30)).save(path)
     with pytest.raises(ImageLoadError, match="at least 32 px") as err:
         A.load_image(path)
-    assert "icon.png" in str(err.value)
+    assert "icon.png" in str(err.value) and "alignment" not in str(err.value)
+    with pytest.raises(ImageLoadError, match="alignment needs at least 32 px"):
+        A.load_image(path, for_alignment=True)
 
 
 def test_huge_jpeg_is_downscaled_on_load(tmp_path):
