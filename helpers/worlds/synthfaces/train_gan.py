@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ...device import pick_device
 from ...files import atomic_write
 from ...shipped import record
 from ...stylegan2 import Discriminator, Generator, save_generator
@@ -48,11 +49,12 @@ def _requires_grad(module, flag):
         p.requires_grad_(flag)
 
 
-def _latents(batch, dim, mixing, gen):
-    """Two z per sample when style mixing applies (prob ``mixing``), else one."""
-    z = torch.randn(batch, dim, generator=gen)
+def _latents(batch, dim, mixing, gen, device="cpu"):
+    """Two z per sample when style mixing applies (prob ``mixing``), else one; drawn on the CPU
+    generator ``gen`` so a run's latents do not depend on the device."""
+    z = torch.randn(batch, dim, generator=gen).to(device)
     if torch.rand((), generator=gen) < mixing:
-        return z, torch.randn(batch, dim, generator=gen)
+        return z, torch.randn(batch, dim, generator=gen).to(device)
     return z, None
 
 
@@ -68,9 +70,10 @@ class Trainer:
 
     def __init__(self, args):
         self.args = args
-        self.g = Generator(**GAN_CONFIG)
-        self.d = Discriminator(**D_CONFIG)
-        self.g_ema = Generator(**GAN_CONFIG).eval()
+        self.device = pick_device(getattr(args, "device", "cpu"))
+        self.g = Generator(**GAN_CONFIG).to(self.device)
+        self.d = Discriminator(**D_CONFIG).to(self.device)
+        self.g_ema = Generator(**GAN_CONFIG).to(self.device).eval()
         self.g_ema.load_state_dict(self.g.state_dict())
         _requires_grad(self.g_ema, False)
         c = args.r1_every / (args.r1_every + 1)
@@ -97,16 +100,16 @@ class Trainer:
 
     def train_step(self):
         a, g, d, b = self.args, self.g, self.d, self.args.batch
-        real = real_batch(self.step, b, a.seed, GAN_CONFIG["size"])
+        real = real_batch(self.step, b, a.seed, GAN_CONFIG["size"]).to(self.device)
         # discriminator
         _requires_grad(g, False), _requires_grad(d, True)
         with torch.no_grad():
-            fake = generate(g, *_latents(b, g.style_dim, a.mixing, self.gen), self.gen)
+            fake = generate(g, *_latents(b, g.style_dim, a.mixing, self.gen, self.device), self.gen)
         d_loss = F.softplus(d(fake)).mean() + F.softplus(-d(real)).mean()
         self.d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_opt.step()
-        r1 = torch.zeros(())
+        r1 = torch.zeros((), device=self.device)
         if self.step % a.r1_every == 0:
             real.requires_grad_(True)
             (grad,) = torch.autograd.grad(d(real).sum(), real, create_graph=True)
@@ -116,7 +119,7 @@ class Trainer:
             self.d_opt.step()
         # generator
         _requires_grad(g, True), _requires_grad(d, False)
-        fake = generate(g, *_latents(b, g.style_dim, a.mixing, self.gen), self.gen)
+        fake = generate(g, *_latents(b, g.style_dim, a.mixing, self.gen, self.device), self.gen)
         g_loss = F.softplus(-d(fake)).mean()
         self.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -135,6 +138,36 @@ class Trainer:
 
 def state_path(args) -> Path:
     return Path(args.state)
+
+
+class QualityProbe:
+    """The Fréchet distance of the EMA generator's samples to renders, in the meter's feature space
+    (``quality.frechet_distance``), logged at every save; the render features are computed once."""
+
+    def __init__(self, n: int = 500, seed: int = 0):
+        from . import meter as meter_lib, quality
+        self.quality, self.n, self.seed = quality, n, seed
+        self.meter = meter_lib.load_meter()
+        f = renderer.sample_factors(n, seed=seed + 1)
+        self.reference = quality.features(self.meter, renderer.render(f, size=GAN_CONFIG["size"], seeds=seed + 1))
+
+    @torch.no_grad()
+    def __call__(self, g_ema) -> float:
+        dev = next(g_ema.parameters()).device
+        z = torch.from_numpy(np.random.RandomState(self.seed).randn(self.n, g_ema.style_dim).astype(np.float32))
+        images = torch.cat([g_ema(z[i:i + 100].to(dev), noise_mode="random").clamp(-1, 1).cpu()
+                            for i in range(0, self.n, 100)])
+        return self.quality.frechet_distance(self.quality.features(self.meter, images), self.reference)
+
+
+def training_history(path=None) -> dict[str, np.ndarray]:
+    """The saved log of a run: ``step``, ``images``, ``d`` and ``g`` losses, ``fd`` (NaN where not
+    measured), each an array over the saves."""
+    path = Path(path) if path is not None else DATA / "training" / "gan_state.log.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in ("step", "d", "g", "fd")}
+    out["images"] = out["step"] * np.array([r.get("batch", 32) for r in rows])
+    return out
 
 
 def save_state(trainer, path: Path):
@@ -169,14 +202,20 @@ def parse_args(argv=None):
     p.add_argument("--save-every", type=int, default=200)
     p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this long")
     p.add_argument("--export-only", action="store_true")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    p.add_argument("--no-probe", dest="probe", action="store_false",
+                   help="do not log the Fréchet distance to renders at each save")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    trainer = Trainer(args)
+    try:
+        trainer = Trainer(args)
+    except (ValueError, RuntimeError) as err:       # e.g. --device cuda on a machine without a GPU
+        print(f"train_gan: {err}", file=sys.stderr)
+        return 2
     path = state_path(args)
     if path.exists():
         trainer.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -188,6 +227,7 @@ def main(argv=None):
     start = time.time()
     bar = tqdm(total=args.steps, initial=trainer.step, desc="GAN steps", mininterval=10)
     log_path = path.with_suffix(".log.jsonl")
+    probe = QualityProbe() if args.probe else None
     while trainer.step < args.steps:
         t0 = time.time()
         rec = trainer.train_step()
@@ -199,11 +239,14 @@ def main(argv=None):
         if trainer.step % args.save_every == 0 or trainer.step >= args.steps or done:
             save_state(trainer, path)
             export(trainer, Path(args.out))
+            entry = {"step": trainer.step, "time": time.time(), "batch": args.batch,
+                     "d": float(np.mean([r["d"] for r in trainer.log[-args.save_every:]])),
+                     "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]]))}
+            if probe is not None:
+                entry["fd"] = probe(trainer.g_ema)
+                bar.write(f"step {trainer.step}: Fréchet distance to renders {entry['fd']:.2f}")
             with open(log_path, "a") as f:
-                f.write(json.dumps({"step": trainer.step, "time": time.time(),
-                                    "d": float(np.mean([r["d"] for r in trainer.log[-args.save_every:]])),
-                                    "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]]))})
-                        + "\n")
+                f.write(json.dumps(entry) + "\n")
         if done:
             break
     bar.close()

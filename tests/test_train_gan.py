@@ -1,0 +1,54 @@
+"""The synthfaces GAN's training command: resumable state, export in the FFHQ layout, logged quality."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.stylegan2 import load_generator
+from helpers.worlds.synthfaces import train_gan
+
+
+def test_real_batches_are_a_fixed_function_of_step_and_seed():
+    a = train_gan.real_batch(5, 3, seed=0, size=64)
+    assert a.shape == (3, 3, 64, 64) and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, train_gan.real_batch(5, 3, seed=0, size=64))
+    assert not torch.equal(a, train_gan.real_batch(6, 3, seed=0, size=64))
+
+
+def test_train_resume_export_and_history(tmp_path, capsys):
+    state, out = tmp_path / "state.pt", tmp_path / "g.pt"
+    common = ["--batch", "4", "--save-every", "1", "--state", str(state), "--out", str(out), "--no-probe"]
+    assert train_gan.main(["--steps", "2", *common]) == 0
+    first = torch.load(state, weights_only=True)
+    assert first["step"] == 2
+    assert train_gan.main(["--steps", "3", *common]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    second = torch.load(state, weights_only=True)
+    assert second["step"] == 3
+    changed = [k for k in first["g"] if not torch.equal(first["g"][k], second["g"][k])]
+    assert changed, "the resumed step did not train the generator"
+    g, latent_avg = load_generator(out)
+    payload = torch.load(out, weights_only=True)
+    assert set(payload) >= {"g_ema", "latent_avg"} and payload["trained_steps"] == 3
+    assert payload["trained_images"] == 12 and latent_avg.shape == (g.style_dim,)
+    history = train_gan.training_history(state.with_suffix(".log.jsonl"))
+    assert list(history["step"]) == [1, 2, 3] and list(history["images"]) == [4, 8, 12]
+    assert np.isfinite(history["d"]).all() and np.isnan(history["fd"]).all()
+
+
+def test_unavailable_device_is_one_clear_message(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    code = train_gan.main(["--steps", "1", "--device", "cuda", "--state", str(tmp_path / "s.pt"),
+                           "--out", str(tmp_path / "g.pt")])
+    assert code == 2 and "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "s.pt").exists() and not (tmp_path / "g.pt").exists()
+
+
+def test_quality_probe_separates_the_generator_from_the_renders():
+    probe = train_gan.QualityProbe(n=120)
+    g, _ = load_generator(train_gan.DATA / "synthfaces_g.pt")
+    fd = probe(g)
+    floor = probe.quality.frechet_distance(probe.reference[:60], probe.reference[60:])
+    assert np.isfinite(fd) and fd > floor > 0
