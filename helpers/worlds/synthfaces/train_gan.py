@@ -239,7 +239,7 @@ def main(argv=None):
         if trainer.step % args.save_every == 0 or trainer.step >= args.steps or done:
             save_state(trainer, path)
             export(trainer, Path(args.out))
-            entry = {"step": trainer.step, "time": time.time(), "batch": args.batch,
+            entry = {"step": trainer.step, "time": time.time(), "batch": args.batch, "r1": args.r1,
                      "d": float(np.mean([r["d"] for r in trainer.log[-args.save_every:]])),
                      "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]]))}
             if probe is not None:
