@@ -3,7 +3,9 @@
 Taught in ``notebooks/03_text_anchors.ipynb``. The paper scores prompts with CLIP ViT-B/32; our world
 has its own CLIP — the very same class (``clip.model.CLIP``), tokenizer (``clip``'s BPE) and loss path
 (image upsampled ×7, average-pooled to 224 px, no normalisation, ``1 − logits/100``) — trained
-contrastively on renders and their captions from the paper's templates.
+contrastively on renders and their captions from the paper's templates. Positives are graded by how
+well a caption's degree fits the face's true strength (:func:`soft_targets`): with exact-caption
+positives alone the model never learned to rank smiles (zero-shot accuracy 0.50, chance).
 
     python -m helpers.worlds.synthfaces.text_model --steps 3000   # writes data/synthfaces_clip.pt
 
