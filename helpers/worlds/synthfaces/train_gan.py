@@ -161,11 +161,11 @@ class QualityProbe:
 
 
 def training_history(path=None) -> dict[str, np.ndarray]:
-    """The saved log of a run: ``step``, ``images``, ``d`` and ``g`` losses, ``fd`` (NaN where not
-    measured), each an array over the saves."""
+    """The saved log of a run: ``step``, ``images``, ``d`` and ``g`` losses, ``fd`` and ``r1`` (NaN
+    where not logged), each an array over the saves."""
     path = Path(path) if path is not None else DATA / "training" / "gan_state.log.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    out = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in ("step", "d", "g", "fd")}
+    out = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in ("step", "d", "g", "fd", "r1")}
     out["images"] = out["step"] * np.array([r.get("batch", 32) for r in rows])
     return out
 
