@@ -180,8 +180,8 @@ def export(trainer, out: Path):
     save_generator(out, trainer.g_ema, latent_avg,
                    extra={"trained_steps": trainer.step, "trained_images": trainer.step * trainer.args.batch})
     if Path(out).resolve().parent == DATA:
-        record(out, f"python -m helpers.worlds.synthfaces.train_gan --steps {trainer.step} "
-                    f"(R1 0.5 to step 4750, then {trainer.args.r1}; see data/training/gan_state.log.jsonl)")
+        record(out, f"python -m helpers.worlds.synthfaces.train_gan --steps {trainer.step} --r1 {trainer.args.r1} "
+                    "(the R1 weight of every save is in data/training/gan_state.log.jsonl)")
 
 
 def parse_args(argv=None):
@@ -191,9 +191,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.0025)
     p.add_argument("--r1", type=float, default=0.1,
-                   help="R1 weight gamma (the shipped run used 0.5 up to step 4750: samples stayed blurred, "
-                        "with smeared eyes and mouths; at 0.1 the Fréchet distance fell from 89 at step 5000 "
-                        "to 53 at step 6250; each save's value is in the log)")
+                   help="R1 weight gamma (the shipped run used 0.5 up to step 4750, which kept eyes and mouths "
+                        "smeared; the log records each save's value)")
     p.add_argument("--r1-every", type=int, default=16, help="lazy regularisation interval")
     p.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability")
     p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life, thousands of images")
@@ -217,7 +216,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     try:
         trainer = Trainer(args)
-    except (ValueError, RuntimeError) as err:       # e.g. --device cuda on a machine without a GPU
+    except ValueError as err:       # e.g. --device cuda on a machine without a GPU
         print(f"train_gan: {err}", file=sys.stderr)
         return 2
     path = state_path(args)
