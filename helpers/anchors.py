@@ -143,16 +143,19 @@ def optimise_prompts(world, starts: torch.Tensor, prompts: list[str], steps: int
         raise ValueError(f"{len(prompts)} prompts for {len(starts)} start codes")
     g = world.generator
     w0 = starts.detach().to(world.device)
+    unique = sorted(set(prompts))            # the targets never change: encode each prompt once
+    texts = world.encode_text(unique)[[unique.index(p) for p in prompts]]
     with torch.no_grad():
         reference = g.synthesis(w0)
-    tokens = world.tokenize(prompts)
+        if id_lambda:
+            reference = world.identity_embedding(reference)
     ws = w0.clone().requires_grad_(True)
     opt = torch.optim.Adam([ws], lr=lr)
     for step in tqdm_range(steps, "text anchors", progress):
         for group in opt.param_groups:
             group["lr"] = styleclip_lr(step / steps, lr)
         images = g.synthesis(ws)
-        loss = world.clip_loss(images, tokens) + l2_lambda * (ws - w0).pow(2).sum([1, 2])
+        loss = world.clip_loss(images, texts) + l2_lambda * (ws - w0).pow(2).sum([1, 2])
         if id_lambda:
             loss = loss + id_lambda * world.identity_loss(images, reference)
         opt.zero_grad(set_to_none=True)

@@ -6,34 +6,63 @@ Taught in ``notebooks/03_text_anchors.ipynb``. Both work with any model that has
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 
 
 def clip_image_input(images: torch.Tensor, resolution: int = 224) -> torch.Tensor:
     """The paper's CLIP input: upsample ×7 (nearest), average-pool down to the model's input size
-    (224 px for ViT-B/32); no normalisation."""
-    size = images.shape[-1]
-    up = F.interpolate(images, scale_factor=7, mode="nearest")
+    (224 px for ViT-B/32), bilinear only if sizes still differ; no normalisation.
+
+    All three steps are separable linear maps, so they are applied as one small matrix per axis
+    (``A @ x @ Aᵀ``): the same numbers without the 7× image and its costly gradient.
+    """
+    a = _resampling_matrix(images.shape[-1], resolution).to(images.device, images.dtype)
+    return a @ images @ a.T
+
+
+@lru_cache(maxsize=None)
+def _resampling_matrix(size: int, resolution: int) -> torch.Tensor:
+    """[resolution, size]: the paper's upsample / pool / resize chain, along one axis."""
+    x = torch.eye(size, dtype=torch.float64)[:, None, :]        # each input pixel, one at a time
+    up = F.interpolate(x, scale_factor=7, mode="nearest")
     k = size * 7 // resolution
     if k > 1:
-        up = F.avg_pool2d(up, k)
+        up = F.avg_pool1d(up, k)
     if up.shape[-1] != resolution:
-        up = F.interpolate(up, size=(resolution, resolution), mode="bilinear", align_corners=False)
-    return up
+        up = F.interpolate(up, size=resolution, mode="linear", align_corners=False)
+    return up[:, 0, :].T.float().contiguous()
 
 
-def clip_loss(model, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """``1 − logits_per_image / 100`` for matching pairs (image i with text i, or all with one text) → [n]."""
-    logits_per_image, _ = model(clip_image_input(images, model.visual.input_resolution), tokens.to(images.device))
-    if tokens.shape[0] == 1:
-        return 1 - logits_per_image[:, 0] / 100
-    return 1 - logits_per_image.diagonal() / 100
+def clip_text_features(model, tokens: torch.Tensor) -> torch.Tensor:
+    """Unit-length text features [n, d] of token ids; constant during an optimisation, so encode once."""
+    with torch.no_grad():
+        return F.normalize(model.encode_text(tokens).float(), dim=-1)
+
+
+def clip_loss(model, images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
+    """``1 − logits_per_image / 100`` for matching pairs (image i with text i, or all with one text) → [n].
+
+    ``texts``: token ids [n or 1, 77], or their :func:`clip_text_features` (floats) to skip re-encoding
+    the same prompts at every step. Logits as in CLIP: ``logit_scale.exp() · cos(image, text)``.
+    """
+    texts = texts.to(images.device)
+    if not texts.is_floating_point():
+        texts = clip_text_features(model, texts)
+    image = F.normalize(model.encode_image(clip_image_input(images, model.visual.input_resolution)).float(), dim=-1)
+    cos = (image * texts).sum(-1)                                # texts [1, d] broadcasts
+    return 1 - model.logit_scale.exp().float() * cos / 100
 
 
 def identity_loss(embed, images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """``1 − cos(embed(images), embed(reference))`` per image [n] (reference [n or 1, 3, H, W])."""
+    """``1 − cos(embed(images), embed(reference))`` per image [n].
+
+    ``reference``: images [n or 1, 3, H, W], or their embeddings [n or 1, k] computed once beforehand.
+    """
     a = embed(images)
-    with torch.no_grad():
-        b = embed(reference)
-    return 1 - F.cosine_similarity(a, b.expand_as(a), dim=1)
+    if reference.dim() == 4:
+        with torch.no_grad():
+            reference = embed(reference)
+    return 1 - F.cosine_similarity(a, reference.expand_as(a), dim=1)

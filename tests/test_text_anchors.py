@@ -22,14 +22,17 @@ class TinyWorld:
         self.text_model = text_model.build().eval().requires_grad_(False)
         self.embed_weight = torch.randn(8, 3 * 16 * 16)
 
-    def tokenize(self, prompts):
-        return text_model.tokenize(prompts)
+    def encode_text(self, prompts):
+        return guidance.clip_text_features(self.text_model, text_model.tokenize(prompts))
 
-    def clip_loss(self, images, tokens):
-        return guidance.clip_loss(self.text_model, images, tokens)
+    def clip_loss(self, images, texts):
+        return guidance.clip_loss(self.text_model, images, texts)
+
+    def identity_embedding(self, images):
+        return images.flatten(1) @ self.embed_weight.T
 
     def identity_loss(self, images, reference):
-        return guidance.identity_loss(lambda x: x.flatten(1) @ self.embed_weight.T, images, reference)
+        return guidance.identity_loss(self.identity_embedding, images, reference)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,37 @@ def test_clip_input_follows_the_paper():
     assert torch.allclose(text_model.clip_image_input(torch.ones(1, 3, 64, 64)), torch.ones(1, 3, 224, 224))
 
 
+@pytest.mark.parametrize("size,resolution", [(64, 112), (64, 224), (256, 224), (48, 112)])
+def test_clip_input_matrices_equal_the_upsample_pool_chain(size, resolution):
+    """The per-axis matrices give exactly the paper's ×7 nearest upsample, k×k pool (and resize)."""
+    import torch.nn.functional as F
+    x = torch.rand(2, 3, size, size, dtype=torch.float64) * 2 - 1
+    up = F.interpolate(x, scale_factor=7, mode="nearest")
+    k = size * 7 // resolution
+    if k > 1:
+        up = F.avg_pool2d(up, k)
+    if up.shape[-1] != resolution:
+        up = F.interpolate(up, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    got = text_model.clip_image_input(x.float(), resolution).double()
+    assert got.shape == up.shape
+    assert torch.allclose(got, up, atol=1e-5)
+
+
+def test_clip_loss_from_encoded_texts_and_identity_from_embeddings_match():
+    from helpers import guidance
+    torch.manual_seed(0)
+    model = text_model.build().eval()
+    images = torch.rand(3, 3, 64, 64) * 2 - 1
+    tokens = text_model.tokenize(["a", "b", "c"])
+    features = guidance.clip_text_features(model, tokens)
+    assert features.is_floating_point() and torch.allclose(features.norm(dim=1), torch.ones(3))
+    assert torch.allclose(guidance.clip_loss(model, images, tokens), guidance.clip_loss(model, images, features))
+    embed = lambda x: x.flatten(1)[:, :10]  # noqa: E731
+    reference = torch.rand(1, 3, 64, 64)
+    assert torch.allclose(guidance.identity_loss(embed, images, reference),
+                          guidance.identity_loss(embed, images, embed(reference)))
+
+
 def test_clip_loss_pairs_and_broadcasts():
     torch.manual_seed(0)
     model = text_model.build().eval()

@@ -246,7 +246,10 @@ class World:
             return F.normalize(model.encode_text(tokens.to(self.device)).float(), dim=-1)
 
     def clip_loss(self, images, prompts):
-        """The paper's CLIP loss ``1 − logits/100`` per image [n]; one prompt, or one per image."""
+        """The paper's CLIP loss ``1 − logits/100`` per image [n]; one prompt, or one per image.
+
+        ``prompts``: texts, token ids, or :meth:`encode_text` features (encode once, reuse per step).
+        """
         import torch
         from ..guidance import clip_loss
         model = self._require_text_model()
@@ -268,7 +271,10 @@ class World:
         return identity_embedding(model, images)
 
     def identity_loss(self, images, reference):
-        """``1 − cos`` between identity embeddings of ``images`` and ``reference``, per image [n]."""
+        """``1 − cos`` between identity embeddings of ``images`` and ``reference``, per image [n].
+
+        ``reference``: images, or their :meth:`identity_embedding` (computed once, reused per step).
+        """
         from ..guidance import identity_loss
         if not self.has("identity_model"):
             raise ValueError(f"the {self.name!r} world has no identity model loaded")
