@@ -32,7 +32,8 @@ PNG strip of 8 frames per image into --out.
 
 The direction is a direction file (--direction, made by `micromotion direction`) or the world's
 built-in micromotion (--micromotion {'|'.join(MICROMOTIONS)}): text anchors of the paper's
-template for it, robust PCA, last-minus-first (cached after the first use, under MICROMOTION_CACHE).
+template for it, robust PCA, its first principal direction (cached after the first use, under
+MICROMOTION_CACHE).
 
 examples:
   micromotion edit face.png --micromotion smile --out edits/

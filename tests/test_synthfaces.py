@@ -78,6 +78,38 @@ def meter():
     return load_meter()
 
 
+def test_meter_detail_branch_refines_one_factor_and_leaves_the_rest(meter, tmp_path):
+    """A new branch changes nothing; training it moves only the refined factor, never the features."""
+    from helpers.worlds.synthfaces import meter as M
+    x = torch.rand(6, 3, 64, 64) * 2 - 1
+    fresh = M.FactorMeter(refine=("smile",))
+    fresh.load_state_dict(meter.state_dict(), strict=False)
+    assert torch.equal(fresh.eval()(x), meter(x))
+    start = tmp_path / "meter.pt"
+    shutil.copy(shipped.DATA / "synthfaces_meter.pt", start)
+    M.refine(("smile",), steps=3, batch=8, start=start, out=tmp_path / "refined.pt")
+    refined = M.load_meter(tmp_path / "refined.pt")
+    assert refined.refine == ("smile",)
+    assert torch.equal(refined.features(x), meter.features(x))
+    before, after = meter(x), refined(x)
+    j = renderer.factor_index("smile")
+    others = [k for k in range(before.shape[1]) if k != j]
+    assert torch.equal(after[:, others], before[:, others])
+    assert not torch.equal(after[:, j], before[:, j])
+    with pytest.raises(ValueError, match="already refines"):
+        M.refine(("age",), steps=1, batch=4, start=tmp_path / "refined.pt", out=tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_meter_command_refuses_unknown_factor_and_missing_meter(tmp_path, capsys):
+    from helpers.worlds.synthfaces import meter as M
+    assert M.main(["--refine", "grin", "--out", str(tmp_path / "m.pt")]) == 2
+    assert "unknown factor" in capsys.readouterr().err
+    assert M.main(["--refine", "smile", "--out", str(tmp_path / "m.pt")]) == 2
+    assert "no meter at" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_meter_reads_micromotions_on_held_out_renders(meter):
     from helpers.worlds.synthfaces.meter import held_out, r2_scores
     images, f = held_out(128, "photo", seed=777)
