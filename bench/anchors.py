@@ -3,7 +3,8 @@
 Same world, start codes, prompts and steps. Three timings, side by side in one run:
 
 - **paper's loop**: one code at a time, each step computed as the paper's code does it (the prompt
-  and the identity reference re-encoded at every step, CLIP's input built through a ×7 image);
+  re-encoded inside the CLIP call and the start image's identity features re-extracted at every
+  step, CLIP's input built through a ×7 image);
 - **our loop**: one code at a time through :func:`helpers.anchors.optimise_prompts` (prompts and
   reference encoded once, CLIP's input by two small matrices);
 - **batched**: every code in one call of the same function.
@@ -41,12 +42,12 @@ def paper_loop_one(world, start, text, steps, lr=0.1, l2_lambda=0.008, id_lambda
     ws = w0.clone().requires_grad_(True)
     opt = torch.optim.Adam([ws], lr=lr)
     tokens = world.tokenize([text]).to(world.device)
+    with torch.no_grad():
+        reference = g.synthesis(w0)              # its identity features are re-extracted every step
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = anchors.styleclip_lr(step / steps, lr)
         images = g.synthesis(ws)
-        with torch.no_grad():
-            reference = g.synthesis(w0)
         loss = paper_clip_loss(model, images, tokens) + l2_lambda * (ws - w0).pow(2).sum([1, 2])
         loss = loss + id_lambda * world.identity_loss(images, reference)
         opt.zero_grad(set_to_none=True)
