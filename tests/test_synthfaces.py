@@ -78,34 +78,9 @@ def meter():
     return load_meter()
 
 
-def test_meter_detail_branch_refines_one_factor_and_leaves_the_rest(meter, tmp_path):
-    """A new branch changes nothing; training it moves only the refined factor, never the features."""
+def test_meter_command_refuses_to_resume_a_missing_meter(tmp_path, capsys):
     from helpers.worlds.synthfaces import meter as M
-    x = torch.rand(6, 3, 64, 64) * 2 - 1
-    fresh = M.FactorMeter(refine=("smile",))
-    fresh.load_state_dict(meter.state_dict(), strict=False)
-    assert torch.equal(fresh.eval()(x), meter(x))
-    start = tmp_path / "meter.pt"
-    shutil.copy(shipped.DATA / "synthfaces_meter.pt", start)
-    M.refine(("smile",), steps=3, batch=8, start=start, out=tmp_path / "refined.pt")
-    refined = M.load_meter(tmp_path / "refined.pt")
-    assert refined.refine == ("smile",)
-    assert torch.equal(refined.features(x), meter.features(x))
-    before, after = meter(x), refined(x)
-    j = renderer.factor_index("smile")
-    others = [k for k in range(before.shape[1]) if k != j]
-    assert torch.equal(after[:, others], before[:, others])
-    assert not torch.equal(after[:, j], before[:, j])
-    with pytest.raises(ValueError, match="already refines"):
-        M.refine(("age",), steps=1, batch=4, start=tmp_path / "refined.pt", out=tmp_path / "x.pt")
-    assert not (tmp_path / "x.pt").exists()
-
-
-def test_meter_command_refuses_unknown_factor_and_missing_meter(tmp_path, capsys):
-    from helpers.worlds.synthfaces import meter as M
-    assert M.main(["--refine", "grin", "--out", str(tmp_path / "m.pt")]) == 2
-    assert "unknown factor" in capsys.readouterr().err
-    assert M.main(["--refine", "smile", "--out", str(tmp_path / "m.pt")]) == 2
+    assert M.main(["--resume", "--out", str(tmp_path / "m.pt")]) == 2
     assert "no meter at" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
@@ -114,8 +89,10 @@ def test_meter_reads_micromotions_on_held_out_renders(meter):
     from helpers.worlds.synthfaces.meter import held_out, r2_scores
     images, f = held_out(128, "photo", seed=777)
     r2 = r2_scores(meter.measure(images), f)
-    # The issue aims at 0.95; the shipped meter reaches ~0.88-0.91 on smile (weak smiles are a few
-    # pixels of mouth curvature), ≥ 0.97 on the others. Guard what we have; raise with a better meter.
+    # The issue aims at 0.95; the shipped meter reaches ~0.91 on smile, ≥ 0.97 on the others. Its smile
+    # errors are a bias, +0.15 below 0.1 and −0.09 at 0.3–0.5, where the renderer lifts the mouth
+    # corners ~0.3 px per 0.1 at 64 px; a full-resolution branch trained on top of the frozen meter
+    # (2000 steps) did not move it. Guard what we have; raise with a more legible renderer smile.
     floors = {"smile": 0.85}
     for m in MICROMOTION_FACTORS:
         assert r2[m] > floors.get(m, 0.95), (m, r2[m])

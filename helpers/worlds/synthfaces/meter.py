@@ -37,49 +37,21 @@ def _block(cin, cout):
                          nn.ReLU(inplace=True))
 
 
-class DetailBranch(nn.Module):
-    """A full-resolution path for factors whose low end is a few pixels (a faint smile lifts the mouth
-    corners by a fraction of a pixel at 64 px). Its output is added to the main head's logits of
-    those factors; the last layer starts at zero, so a new branch changes nothing until trained."""
-
-    def __init__(self, n_out: int, channels: int = 16):
-        super().__init__()
-        c = channels
-        self.net = nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.ReLU(inplace=True),
-                                 nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-                                 nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-                                 nn.Flatten(), nn.Linear(2 * c * 16 * 16, 64), nn.ReLU(inplace=True),
-                                 nn.Linear(64, n_out))
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
-
-    def forward(self, images):
-        return self.net(images)
-
-
 class FactorMeter(nn.Module):
     """Image [batch, 3, 64, 64] in [-1, 1] → factors [batch, len(FACTORS)] in [0, 1].
 
-    Other sizes are resized to 64 px first. ``features`` gives the 256-d penultimate layer (the
-    Fréchet distance's feature space). ``refine`` names factors that also get a :class:`DetailBranch`.
+    Other sizes are resized to 64 px first. ``features`` gives the 256-d penultimate layer.
     """
 
     size = 64
 
-    def __init__(self, width: int = 32, refine=()):
+    def __init__(self, width: int = 32):
         super().__init__()
         w = width
         self.body = nn.Sequential(_block(3, w), _block(w, 2 * w), _block(2 * w, 3 * w),
                                   nn.Conv2d(3 * w, 4 * w, 3, stride=2, padding=1), nn.ReLU(inplace=True))
         self.neck = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 16, 256), nn.ReLU(inplace=True))
         self.head = nn.Linear(256, len(FACTORS))
-        self.refine = tuple(refine)
-        unknown = [f for f in self.refine if f not in FACTORS]
-        if unknown:
-            raise ValueError(f"unknown factor(s) to refine {unknown}; known: {', '.join(FACTORS)}")
-        self.detail = DetailBranch(len(self.refine)) if self.refine else None
-        self.register_buffer("refined", torch.tensor([FACTORS.index(f) for f in self.refine], dtype=torch.long),
-                             persistent=False)
 
     def _prepare(self, images):
         if images.dim() != 4 or images.shape[1] != 3:
@@ -93,11 +65,7 @@ class FactorMeter(nn.Module):
         return self.neck(self.body(self._prepare(images)))
 
     def forward(self, images):
-        images = self._prepare(images)
-        logits = self.head(self.neck(self.body(images)))
-        if self.detail is not None:
-            logits = logits.index_add(1, self.refined, self.detail(images))
-        return torch.sigmoid(logits)
+        return torch.sigmoid(self.head(self.features(images)))
 
     @torch.no_grad()
     def measure(self, images, batch: int = 256) -> torch.Tensor:
@@ -165,12 +133,9 @@ def train(steps: int = 3000, batch: int = 96, lr: float = 2e-3, seed: int = 0, o
     """Train on fresh renders every step (or continue from the meter at ``resume``); evaluate; save."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    config = {}
+    meter = FactorMeter()
     if resume is not None:
         state = torch.load(resume, map_location="cpu", weights_only=True)
-        config = dict(state.get("config", {}))
-    meter = FactorMeter(**config)
-    if resume is not None:
         meter.load_state_dict(state["model"])
         seed += 1  # new batches, not a replay of the first run
     opt = torch.optim.AdamW(meter.parameters(), lr=lr, weight_decay=1e-4)
@@ -192,56 +157,7 @@ def train(steps: int = 3000, batch: int = 96, lr: float = 2e-3, seed: int = 0, o
     if resume is not None:
         previous = json.loads(state.get("made_by", '"python -m helpers.worlds.synthfaces.meter --steps 2000"'))
         made_by = f"{previous} && {made_by} --resume"
-    payload = {"model": meter.state_dict(), "config": config, "steps": steps, "batch": batch,
-               "r2": json.dumps(report), "made_by": json.dumps(made_by)}
-    atomic_write(out, lambda fh: torch.save(payload, fh))
-    if Path(out).resolve().parent == DATA:
-        record(out, made_by)
-    return report
-
-
-def refine(factors, steps: int = 1500, batch: int = 96, lr: float = 1e-3, seed: int = 2,
-           start=METER_PATH, out=METER_PATH, threads: int = 1) -> dict:
-    """Train a :class:`DetailBranch` for ``factors`` on top of the meter at ``start``; nothing else moves.
-
-    The body, neck and head stay frozen (batch-norm statistics too), so the features — the Fréchet
-    distance's space — the identity embedding and every other factor read exactly as before. A meter
-    that already has a branch for the same factors continues training it.
-    """
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    state = torch.load(start, map_location="cpu", weights_only=True)
-    config = dict(state.get("config", {}))
-    if config.get("refine") and tuple(config["refine"]) != tuple(factors):
-        raise ValueError(f"the meter at {start} already refines {config['refine']}; refine the same factors "
-                         "or start from a meter without a detail branch")
-    meter = FactorMeter(**{**config, "refine": tuple(factors)})
-    missing, unexpected = meter.load_state_dict(state["model"], strict=False)
-    if unexpected or any(not k.startswith("detail.") for k in missing):
-        raise ValueError(f"{start} is not a factor meter state (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    meter.eval().requires_grad_(False)
-    meter.detail.requires_grad_(True).train()
-    params = list(meter.detail.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    idx = meter.refined
-    bar = tqdm(range(steps), desc=f"meter detail ({', '.join(factors)})", mininterval=5)
-    for step in bar:
-        images, f = training_batch(step, batch, seed)
-        loss = F.mse_loss(meter(images)[:, idx], f[:, idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-    meter.eval()
-    report = evaluate(meter)
-    previous = json.loads(state.get("made_by", '"python -m helpers.worlds.synthfaces.meter"'))
-    made_by = (f"{previous} && python -m helpers.worlds.synthfaces.meter --refine {','.join(factors)} "
-               f"--steps {steps} --batch {batch} --lr {lr}")
-    payload = {"model": meter.state_dict(), "config": {**config, "refine": list(factors)},
-               "steps": state.get("steps"), "refine_steps": steps, "batch": batch,
+    payload = {"model": meter.state_dict(), "config": {}, "steps": steps, "batch": batch,
                "r2": json.dumps(report), "made_by": json.dumps(made_by)}
     atomic_write(out, lambda fh: torch.save(payload, fh))
     if Path(out).resolve().parent == DATA:
@@ -257,34 +173,19 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(METER_PATH))
     p.add_argument("--resume", action="store_true", help="continue from the meter at --out")
-    p.add_argument("--refine", metavar="FACTORS",
-                   help="comma-separated factors (e.g. smile): train only a full-resolution detail branch "
-                        "for them on top of the meter at --out; features and all other factors stay as they are")
     a = p.parse_args(argv)
     t = time.time()
-    if a.refine:
-        factors = [f.strip() for f in a.refine.split(",") if f.strip()]
-        unknown = [f for f in factors if f not in FACTORS]
-        if not factors or unknown:
-            print(f"meter: unknown factor(s) {unknown or a.refine!r} for --refine; known: {', '.join(FACTORS)}",
-                  file=sys.stderr)
-            return 2
     resume = None
-    if a.resume or a.refine:
+    if a.resume:
         if not Path(a.out).is_file():
-            print(f"meter: no meter at {a.out} to continue from; train one first (without --resume/--refine) "
+            print(f"meter: no meter at {a.out} to continue from; train one first (without --resume) "
                   "or point --out at an existing meter", file=sys.stderr)
             return 2
         resume = Path(a.out).with_suffix(".resume.pt")
         resume.write_bytes(Path(a.out).read_bytes())  # keep the start point even if --out is rewritten
-    try:
-        if a.refine:
-            report = refine(factors, a.steps, a.batch, a.lr, start=resume, out=a.out, threads=a.threads)
-        else:
-            report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=resume)
-    finally:
-        if resume is not None:
-            resume.unlink()
+    report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=resume)
+    if resume is not None:
+        resume.unlink()
     print(f"trained in {time.time() - t:.0f} s; held-out R²:")
     for style, scores in report.items():
         motion = {k: round(scores[k], 3) for k in MICROMOTION_FACTORS}
