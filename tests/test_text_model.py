@@ -106,3 +106,16 @@ def test_training_batch_captions_agree_with_the_strengths():
     loss = text_model.contrastive_loss(text_model.build(), images[:4], texts[:4],
                                        text_model.soft_targets(strengths[:4], motion[:4], degree[:4]))
     assert torch.isfinite(loss)
+
+
+def test_training_resumes_and_records_how(tmp_path, capsys):
+    out = tmp_path / "clip.pt"
+    assert text_model.main(["--resume", "--out", str(out)]) == 2
+    assert "no model at" in capsys.readouterr().err and not out.exists()
+    text_model.train(steps=1, batch=4, out=out)
+    first = torch.load(out, weights_only=True)
+    assert text_model.main(["--resume", "--steps", "3", "--batch", "4", "--lr", "0.05", "--out", str(out)]) == 0
+    second = torch.load(out, weights_only=True)
+    assert second["made_by"].startswith(first["made_by"]) and second["made_by"].endswith("--resume")
+    assert any(not torch.equal(first["model"][k], second["model"][k]) for k in first["model"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.pt"]   # no resume copy left behind

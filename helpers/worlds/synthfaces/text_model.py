@@ -169,10 +169,19 @@ def ranking_accuracy(model, n: int = 48, seed: int = 31337) -> dict[str, float]:
 
 
 def train(steps: int = 3000, batch: int = 128, lr: float = 5e-4, seed: int = 0, out=CLIP_PATH,
-          threads: int = 1) -> dict:
+          threads: int = 1, resume=None) -> dict:
+    """Train on fresh renders and captions every step (or continue the model at ``resume``); save."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = build()
+    made_by = f"python -m helpers.worlds.synthfaces.text_model --steps {steps} --batch {batch}"
+    if resume is not None:
+        state = torch.load(resume, map_location="cpu", weights_only=True)
+        model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+        seed += 1 + int(state.get("steps", 0))  # new batches, not a replay of the earlier run
+        previous = state.get("made_by") or (f"python -m helpers.worlds.synthfaces.text_model "
+                                            f"--steps {state.get('steps')} --batch {state.get('batch')}")
+        made_by = f"{previous} && {made_by} --lr {lr} --resume"
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
@@ -191,10 +200,10 @@ def train(steps: int = 3000, batch: int = 128, lr: float = 5e-4, seed: int = 0, 
     report = ranking_accuracy(model)
     # stored in half precision: the token table alone is 3 M numbers
     payload = {"model": {k: v.half() for k, v in model.state_dict().items()}, "config": json.dumps(CLIP_CONFIG),
-               "steps": steps, "batch": batch, "ranking_accuracy": json.dumps(report)}
+               "steps": steps, "batch": batch, "ranking_accuracy": json.dumps(report), "made_by": made_by}
     atomic_write(out, lambda fh: torch.save(payload, fh))
     if Path(out).resolve().parent == DATA:
-        record(out, f"python -m helpers.worlds.synthfaces.text_model --steps {steps} --batch {batch}")
+        record(out, made_by)
     return report
 
 
@@ -205,9 +214,23 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(CLIP_PATH))
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the model at --out (e.g. after the renderer changed)")
     a = p.parse_args(argv)
     t = time.time()
-    report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads)
+    resume = None
+    if a.resume:
+        if not Path(a.out).is_file():
+            print(f"text_model: no model at {a.out} to continue from; train one first (without --resume)",
+                  file=sys.stderr)
+            return 2
+        resume = Path(a.out).with_suffix(".resume.pt")
+        resume.write_bytes(Path(a.out).read_bytes())  # keep the start point even if --out is rewritten
+    try:
+        report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=resume)
+    finally:
+        if resume is not None:
+            resume.unlink()
     print(f"trained in {time.time() - t:.0f} s; ranking accuracy for the '90%' prompt:",
           {k: round(v, 3) for k, v in report.items()})
     return 0
