@@ -26,7 +26,7 @@ from .worlds.synthfaces.captions import ADJECTIVES, PERCENTAGES, TEMPLATES, reso
 DEGREE_SETS = {"percent": PERCENTAGES, "adjectives": tuple(ADJECTIVES)}
 #: Defaults of the built-in directions (``micromotion edit --micromotion smile``). The principal rule,
 #: not the released code's last-minus-first: it spans all anchors (the 100 % one too) and moves the
-#: factor about twice as far per unit α on held-out faces (``notebooks/09_ablations.ipynb``).
+#: factor further per unit α on held-out faces (measured in ``notebooks/09_ablations.ipynb``).
 BUILTIN = dict(degrees="percent", identities=1, seed=1, steps=40, rank=4, rule="principal")
 
 
