@@ -89,11 +89,10 @@ def test_meter_reads_micromotions_on_held_out_renders(meter):
     from helpers.worlds.synthfaces.meter import held_out, r2_scores
     images, f = held_out(128, "photo", seed=777)
     r2 = r2_scores(meter.measure(images), f)
-    # The issue aims at 0.95; the shipped meter reaches ~0.91 on smile, ≥ 0.97 on the others. Its smile
-    # errors are a bias, +0.15 below 0.1 and −0.09 at 0.3–0.5, where the renderer lifts the mouth
-    # corners ~0.3 px per 0.1 at 64 px; a full-resolution branch trained on top of the frozen meter
-    # (2000 steps) did not move it. Guard what we have; raise with a more legible renderer smile.
-    floors = {"smile": 0.85}
+    # The issue aims at 0.95: on the 256 renders of `evaluate` the shipped meter has 0.955 on smile and
+    # ≥ 0.975 on the others. On these 128 other renders smile reads 0.947; a floor of 0.93 leaves room
+    # for that sampling noise and still fails the old renderer's meter (0.91, faint smiles illegible).
+    floors = {"smile": 0.93}
     for m in MICROMOTION_FACTORS:
         assert r2[m] > floors.get(m, 0.95), (m, r2[m])
     assert np.mean([r2[k] for k in renderer.IDENTITY_FACTORS]) > 0.8

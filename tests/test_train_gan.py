@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers.stylegan2 import load_generator
-from helpers.worlds.synthfaces import train_gan
+from helpers.worlds.synthfaces import renderer, train_gan
 
 
 def test_real_batches_are_a_fixed_function_of_step_and_seed():
@@ -35,6 +35,11 @@ def test_train_resume_export_and_history(tmp_path, capsys):
     history = train_gan.training_history(state.with_suffix(".log.jsonl"))
     assert list(history["step"]) == [1, 2, 3] and list(history["images"]) == [4, 8, 12]
     assert np.isfinite(history["d"]).all() and np.isnan(history["fd"]).all()
+    assert list(history["renderer"]) == [renderer.VERSION] * 3
+    assert train_gan.main(["--steps", "4", "--lr", "0.001", *common]) == 0   # a new lr reaches a resumed run
+    third = torch.load(state, weights_only=True)
+    assert third["g_opt"]["param_groups"][0]["lr"] == 0.001
+    assert train_gan.training_history(state.with_suffix(".log.jsonl"))["lr"][-1] == 0.001
 
 
 def test_unavailable_device_is_one_clear_message(tmp_path, capsys):

@@ -94,6 +94,11 @@ class Trainer:
             getattr(self, name).load_state_dict(state[name])
         self.g_opt.load_state_dict(state["g_opt"])
         self.d_opt.load_state_dict(state["d_opt"])
+        c = self.args.r1_every / (self.args.r1_every + 1)   # --lr applies to a resumed run too
+        for group in self.g_opt.param_groups:
+            group["lr"] = self.args.lr
+        for group in self.d_opt.param_groups:
+            group["lr"] = self.args.lr * c
         self.step = int(state["step"])
         self.gen.set_state(state["rng"])
         self.log = json.loads(state["log"])
@@ -161,11 +166,13 @@ class QualityProbe:
 
 
 def training_history(path=None) -> dict[str, np.ndarray]:
-    """The saved log of a run: ``step``, ``images``, ``d`` and ``g`` losses, ``fd`` and ``r1`` (NaN
-    where not logged), each an array over the saves."""
+    """The saved log of a run: ``step``, ``images``, ``d`` and ``g`` losses, ``fd``, ``r1``, ``lr`` (NaN
+    where not logged) and ``renderer`` (the renderer's version; 1 before it was logged), each an
+    array over the saves."""
     path = Path(path) if path is not None else DATA / "training" / "gan_state.log.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    out = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in ("step", "d", "g", "fd", "r1")}
+    out = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in ("step", "d", "g", "fd", "r1", "lr")}
+    out["renderer"] = np.array([r.get("renderer", 1) for r in rows], dtype=float)
     out["images"] = out["step"] * np.array([r.get("batch", 32) for r in rows])
     return out
 
@@ -243,6 +250,7 @@ def main(argv=None):
             save_state(trainer, path)
             export(trainer, Path(args.out))
             entry = {"step": trainer.step, "time": time.time(), "batch": args.batch, "r1": args.r1,
+                     "lr": args.lr, "renderer": renderer.VERSION,
                      "d": float(np.mean([r["d"] for r in trainer.log[-args.save_every:]])),
                      "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]]))}
             if probe is not None:
