@@ -187,8 +187,9 @@ def export(trainer, out: Path):
     save_generator(out, trainer.g_ema, latent_avg,
                    extra={"trained_steps": trainer.step, "trained_images": trainer.step * trainer.args.batch})
     if Path(out).resolve().parent == DATA:
-        record(out, f"python -m helpers.worlds.synthfaces.train_gan --steps {trainer.step} --r1 {trainer.args.r1} "
-                    "(the R1 weight of every save is in data/training/gan_state.log.jsonl)")
+        # an --export-only call has default flags: the values the run trained with are in its log
+        record(out, f"python -m helpers.worlds.synthfaces.train_gan --steps {trainer.step} (the R1 weight, "
+                    "learning rate and renderer version of every save are in data/training/gan_state.log.jsonl)")
 
 
 def parse_args(argv=None):
