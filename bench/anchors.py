@@ -91,12 +91,13 @@ def main():
     print(f"paper's loop: {t_paper:7.2f} s   our loop: {t_loop:7.2f} s   batched: {t_batch:7.2f} s")
     print(f"batched vs our loop: {t_loop / t_batch:.1f}x (goal ≥ 3x CPU, ≥ 8x GPU)   "
           f"batched vs paper's loop: {t_paper / t_batch:.1f}x")
-    moved = batched - starts.repeat_interleave(len(texts), 0).to(batched.device)
+    w0 = starts.repeat_interleave(len(texts), 0).to(batched.device)
+    moved = batched - w0
 
     def agreement(other):  # the difference as a fraction of how far the codes moved, and the cosine
-        other_moved = other.to(batched.device) - (batched - moved)
-        rel = float((batched - other.to(batched.device)).norm() / moved.norm())
-        cos = torch.nn.functional.cosine_similarity(moved.flatten(1), other_moved.flatten(1), dim=1)
+        other = other.to(batched.device)
+        rel = float((batched - other).norm() / moved.norm())
+        cos = F.cosine_similarity(moved.flatten(1), (other - w0).flatten(1), dim=1)
         return f"{rel:.1e} of the movement, min cosine of the moves {float(cos.min()):.4f}"
 
     print(f"batched vs our loop: {agreement(loop)}; vs the paper's loop: {agreement(paper)}")

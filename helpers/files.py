@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -29,3 +30,16 @@ def atomic_write(path, write: Callable, mode: str = "wb") -> Path:
             pass
         raise
     return path
+
+
+@contextmanager
+def snapshot(path):
+    """A copy of ``path`` beside it (``.resume.pt``) for the duration, removed afterwards: a training
+    run that continues from ``path`` and rewrites it keeps its start point until it ends."""
+    path = Path(path)
+    copy = path.with_suffix(".resume.pt")
+    copy.write_bytes(path.read_bytes())
+    try:
+        yield copy
+    finally:
+        copy.unlink(missing_ok=True)

@@ -239,11 +239,10 @@ class World:
     def encode_text(self, prompts):
         """Prompts (or token ids) → unit-length text features [n, d] (no gradients, world's device)."""
         import torch
-        import torch.nn.functional as F
+        from ..guidance import clip_text_features
         model = self._require_text_model()
         tokens = prompts if torch.is_tensor(prompts) else self.tokenize(prompts)
-        with torch.no_grad():
-            return F.normalize(model.encode_text(tokens.to(self.device)).float(), dim=-1)
+        return clip_text_features(model, tokens.to(self.device))
 
     def clip_loss(self, images, prompts):
         """The paper's CLIP loss ``1 − logits/100`` per image [n]; one prompt, or one per image.

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ...files import atomic_write
+from ...files import atomic_write, snapshot
 from ...shipped import record, verified
 from . import renderer
 from .renderer import FACTORS, IDENTITY_FACTORS, MICROMOTION_FACTORS, STYLES
@@ -175,17 +175,15 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from the meter at --out")
     a = p.parse_args(argv)
     t = time.time()
-    resume = None
-    if a.resume:
-        if not Path(a.out).is_file():
-            print(f"meter: no meter at {a.out} to continue from; train one first (without --resume) "
-                  "or point --out at an existing meter", file=sys.stderr)
-            return 2
-        resume = Path(a.out).with_suffix(".resume.pt")
-        resume.write_bytes(Path(a.out).read_bytes())  # keep the start point even if --out is rewritten
-    report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=resume)
-    if resume is not None:
-        resume.unlink()
+    if not a.resume:
+        report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads)
+    elif not Path(a.out).is_file():
+        print(f"meter: no meter at {a.out} to continue from; train one first (without --resume) "
+              "or point --out at an existing meter", file=sys.stderr)
+        return 2
+    else:
+        with snapshot(a.out) as start:
+            report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=start)
     print(f"trained in {time.time() - t:.0f} s; held-out R²:")
     for style, scores in report.items():
         motion = {k: round(scores[k], 3) for k in MICROMOTION_FACTORS}

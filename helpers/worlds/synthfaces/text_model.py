@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ...files import atomic_write
+from ...files import atomic_write, snapshot
 from ...guidance import clip_image_input, clip_loss
 from ...shipped import record, verified
 from . import captions, renderer
@@ -218,19 +218,15 @@ def main(argv=None):
                    help="continue from the model at --out (e.g. after the renderer changed)")
     a = p.parse_args(argv)
     t = time.time()
-    resume = None
-    if a.resume:
-        if not Path(a.out).is_file():
-            print(f"text_model: no model at {a.out} to continue from; train one first (without --resume)",
-                  file=sys.stderr)
-            return 2
-        resume = Path(a.out).with_suffix(".resume.pt")
-        resume.write_bytes(Path(a.out).read_bytes())  # keep the start point even if --out is rewritten
-    try:
-        report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=resume)
-    finally:
-        if resume is not None:
-            resume.unlink()
+    if not a.resume:
+        report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads)
+    elif not Path(a.out).is_file():
+        print(f"text_model: no model at {a.out} to continue from; train one first (without --resume)",
+              file=sys.stderr)
+        return 2
+    else:
+        with snapshot(a.out) as start:
+            report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=start)
     print(f"trained in {time.time() - t:.0f} s; ranking accuracy for the '90%' prompt:",
           {k: round(v, 3) for k, v in report.items()})
     return 0

@@ -78,10 +78,19 @@ class Trainer:
         _requires_grad(self.g_ema, False)
         c = args.r1_every / (args.r1_every + 1)
         self.g_opt = torch.optim.Adam(self.g.parameters(), lr=args.lr, betas=(0.0, 0.99))
-        self.d_opt = torch.optim.Adam(self.d.parameters(), lr=args.lr * c, betas=(0.0, 0.99 ** c))
+        self.d_opt = torch.optim.Adam(self.d.parameters(), lr=args.lr, betas=(0.0, 0.99 ** c))
+        self._set_learning_rates()
         self.step = 0
         self.gen = torch.Generator().manual_seed(args.seed)
         self.log = []
+
+    def _set_learning_rates(self):
+        """G at ``--lr``; D at ``--lr`` × r1_every/(r1_every + 1), StyleGAN2's correction for lazy R1."""
+        c = self.args.r1_every / (self.args.r1_every + 1)
+        for group in self.g_opt.param_groups:
+            group["lr"] = self.args.lr
+        for group in self.d_opt.param_groups:
+            group["lr"] = self.args.lr * c
 
     def state_dict(self):
         return {"g": self.g.state_dict(), "d": self.d.state_dict(), "g_ema": self.g_ema.state_dict(),
@@ -94,11 +103,7 @@ class Trainer:
             getattr(self, name).load_state_dict(state[name])
         self.g_opt.load_state_dict(state["g_opt"])
         self.d_opt.load_state_dict(state["d_opt"])
-        c = self.args.r1_every / (self.args.r1_every + 1)   # --lr applies to a resumed run too
-        for group in self.g_opt.param_groups:
-            group["lr"] = self.args.lr
-        for group in self.d_opt.param_groups:
-            group["lr"] = self.args.lr * c
+        self._set_learning_rates()                           # --lr applies to a resumed run too
         self.step = int(state["step"])
         self.gen.set_state(state["rng"])
         self.log = json.loads(state["log"])
