@@ -219,3 +219,22 @@ def test_encoder_training_saves_resumes_and_exports(tmp_path):
     assert encoder_module.load_encoder(out).encode(torch.zeros(1, 3, 64, 64)).shape == (1, 10, 128)
     with pytest.raises(SystemExit, match="no run state"):
         encoder_module.main(["--resume", *common[:2], "--state", str(tmp_path / "none.pt")])
+
+
+def test_encoder_training_continues_from_an_export(tmp_path):
+    """Without the (uncommitted) run state, a run continues from the exported weights."""
+    first, state, out = tmp_path / "first.pt", tmp_path / "state.pt", tmp_path / "encoder.pt"
+    common = ["--batch", "4", "--eval-n", "2", "--save-every", "1"]
+    assert encoder_module.main(["--steps", "1", *common, "--state", str(tmp_path / "s0.pt"), "--out", str(first)]) == 0
+    exported = torch.load(first, weights_only=True)
+    assert encoder_module.main(["--steps", "2", "--from-export", str(first), *common, "--state", str(state),
+                                "--out", str(out)]) == 0
+    payload = torch.load(out, weights_only=True)
+    assert payload["steps"] == 2 and torch.load(state, weights_only=True)["step"] == 2
+    assert json.loads(payload["history"])[0]["from_step"] == 0      # the first run's history goes on
+    changed = [k for k, v in payload["model"].items() if v.is_floating_point() and not torch.equal(v, exported["model"][k])]
+    assert changed, "one more step must change the weights it started from"
+    with pytest.raises(SystemExit, match="not both"):
+        encoder_module.main(["--resume", "--from-export", str(first), *common])
+    with pytest.raises(SystemExit, match="no exported encoder"):
+        encoder_module.main(["--from-export", str(tmp_path / "none.pt"), *common])

@@ -18,6 +18,7 @@ image and the generator's rendering of the predicted code.
 
     python -m helpers.worlds.synthfaces.encoder --steps 3000 --max-minutes 60   # fresh run
     python -m helpers.worlds.synthfaces.encoder --steps 4000 --resume           # continue it
+    python -m helpers.worlds.synthfaces.encoder --steps 4000 --from-export      # continue the shipped one
 
 The run state (model, optimiser, step) is saved atomically to ``data/training/encoder_state.pt``
 every ``--save-every`` steps and when time runs out, so ``--resume`` continues where it stopped.
@@ -328,6 +329,16 @@ class Trainer:
             self.encoder.latent_avg.copy_(self.latent_avg)
         return state["generator_sha256"]
 
+    def load_export(self, payload):
+        """Continue from an exported encoder (weights, step, history; the optimiser starts afresh):
+        what ``--from-export`` uses where the run state is not at hand (it is not committed)."""
+        self.encoder.load_state_dict({k: v.float() for k, v in payload["model"].items()})
+        self.step = int(payload["steps"])
+        self.history = json.loads(payload.get("history", "[]"))
+        if payload.get("generator_sha256") != self.generator_sha256:
+            self.encoder.latent_avg.copy_(self.latent_avg)
+        return payload.get("generator_sha256") or ""
+
     def batch(self):
         """(generator samples, their W+ codes, photo renders) for this step: a fixed function of
         (seed, step), so a resumed run sees the batches an uninterrupted one would."""
@@ -409,6 +420,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 for background runs: 2 collapse when the other core is busy)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --state")
+    p.add_argument("--from-export", nargs="?", const=str(ENCODER_PATH), default=None, metavar="FILE",
+                   help="continue from an exported encoder (default: the shipped one) with a fresh optimiser, "
+                        "where no run state is at hand")
     p.add_argument("--state", default=str(STATE_PATH))
     p.add_argument("--generator", default=str(DATA / "synthfaces_g.pt"),
                    help="the generator to fit (its bytes are read once: a GAN run may rewrite the file)")
@@ -428,11 +442,17 @@ def main(argv=None):
     meter = load_meter()
     trainer = Trainer(args, generator, latent_avg, sha, meter)
     state_path = Path(args.state)
-    if args.resume:
-        if not state_path.exists():
-            raise SystemExit(f"--resume: no run state at {state_path}; start without --resume")
-        before = trainer.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
-        print(f"resumed from {state_path} at step {trainer.step}", flush=True)
+    if args.resume and args.from_export:
+        raise SystemExit("give --resume (the saved run state) or --from-export (an exported encoder), not both")
+    if args.resume or args.from_export:
+        source = Path(args.from_export or state_path)
+        if not source.exists():
+            raise SystemExit(f"{'--from-export' if args.from_export else '--resume'}: no "
+                             f"{'exported encoder' if args.from_export else 'run state'} at {source}; "
+                             "start without it")
+        state = torch.load(source, map_location="cpu", weights_only=True)
+        before = trainer.load_export(state) if args.from_export else trainer.load_state_dict(state)
+        print(f"continuing from {source} at step {trainer.step}", flush=True)
         if before != sha:
             print(f"the generator changed since ({before[:12]}… → {sha[:12]}…): fine-tuning on the new one",
                   flush=True)
@@ -445,7 +465,7 @@ def main(argv=None):
     log_path = state_path.with_suffix(".log.jsonl")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as f:      # one log for every run; each begins with this line
-        f.write(json.dumps({"event": "resume" if args.resume else "start", "step": trainer.step,
+        f.write(json.dumps({"event": "resume" if args.resume or args.from_export else "start", "step": trainer.step,
                             "time": time.time(), "command": made_by(args), "generator_sha256": sha[:12]}) + "\n")
     start = time.time()
     bar = tqdm(total=args.steps, initial=trainer.step, desc="encoder steps", mininterval=10)
