@@ -31,9 +31,10 @@ w + α·direction for α evenly spaced over --alpha, and write a video (MP4), a 
 PNG strip of 8 frames per image into --out.
 
 The direction is a direction file (--direction, made by `micromotion direction`) or the world's
-built-in micromotion (--micromotion {'|'.join(MICROMOTIONS)}): text anchors of the paper's
-template for it, robust PCA, its first principal direction (cached after the first use, under
-MICROMOTION_CACHE).
+built-in micromotion (--micromotion {'|'.join(MICROMOTIONS)}). On synthfaces that is made from
+rendered clips of the micromotion on 8 held-out faces, inverted just like your image, and ships
+with the weights; on ffhq from text anchors of the paper's template for it (computed on first use,
+then cached under MICROMOTION_CACHE). Either way: robust PCA, then the first principal direction.
 
 examples:
   micromotion edit face.png --micromotion smile --out edits/
@@ -258,8 +259,12 @@ def cmd_edit(args) -> int:
     if args.micromotion is not None:
         from .directions import builtin_direction
         direction, how = builtin_direction(world, args.micromotion)
-        print(f"built-in {args.micromotion!r} direction of the {world.name} world: text anchors of "
-              f"{how['template']!r}, rank {how['rank']}, {how['rule']} (cached under MICROMOTION_CACHE)")
+        if how["source"] == "text":
+            made = f"text anchors of {how['template']!r}"
+        else:
+            made = f"rendered clips of {how['identities']} held-out faces, inverted"
+        print(f"built-in {args.micromotion!r} direction of the {world.name} world: {made}, rank {how['rank']}, "
+              f"{how['rule']} rule" + (f" ({how['shipped']})" if "shipped" in how else ""))
     alphas = np.linspace(args.alpha[0], args.alpha[1], args.frames)
     # the encoder's guess (where the world has one), then optimisation refinement
     codes = world.invert(world.preprocess(images), refine_steps=args.steps)

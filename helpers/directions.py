@@ -7,8 +7,10 @@ it as ``.json`` for people to read.
 
 :func:`text_direction` is the paper's whole pipeline for one prompt template in one call (text
 anchors, robust PCA, the edit direction), as taught in ``notebooks/03_text_anchors.ipynb`` and
-``notebooks/05_pca_vs_rpca.ipynb``; :func:`builtin_direction` is the same with the book's defaults
-for a named micromotion (``smile``, ``age``…).
+``notebooks/05_pca_vs_rpca.ipynb``; :func:`clip_direction` is the same from rendered clips
+(synthfaces only, ``notebooks/04_video_anchors.ipynb``). :func:`builtin_direction` is a named
+micromotion's direction (``smile``, ``age``…): on synthfaces from rendered clips, shipped in
+``data/synthfaces_directions.pt`` (remade by ``python -m helpers.directions``); on ffhq from text.
 """
 from __future__ import annotations
 
@@ -24,10 +26,17 @@ from .worlds.synthfaces.captions import ADJECTIVES, PERCENTAGES, TEMPLATES, reso
 
 #: Named degree sets: the released code's percentages and the paper's adjective set.
 DEGREE_SETS = {"percent": PERCENTAGES, "adjectives": tuple(ADJECTIVES)}
-#: Defaults of the built-in directions (``micromotion edit --micromotion smile``). The principal rule,
-#: not the released code's last-minus-first: it spans all anchors (the 100 % one too) and moves the
-#: factor further per unit α on held-out faces (measured in ``notebooks/09_ablations.ipynb``).
+#: Defaults of the text-made built-in directions (``micromotion edit --micromotion smile`` on ffhq).
+#: The principal rule, not the released code's last-minus-first: it spans all anchors (the 100 % one
+#: too) and moves the factor further per unit α on held-out faces (``notebooks/09_ablations.ipynb``).
 BUILTIN = dict(degrees="percent", identities=1, seed=1, steps=40, rank=4, rule="principal")
+#: Defaults of synthfaces' built-in directions: rendered clips of held-out identities, **inverted like a
+#: user's image**. A direction read off generated codes (text anchors) moves generated faces but
+#: carries over poorly to inverted images, which sit elsewhere in W+ (``notebooks/08_transfer.ipynb``
+#: measures both); averaging 8 identities' directions makes it less tied to any one face.
+BUILTIN_CLIPS = dict(identities=8, n_frames=7, seed=1, steps=200, rank=4, rule="principal")
+#: The shipped synthfaces built-in directions (made by ``python -m helpers.directions``).
+SHIPPED = "synthfaces_directions.pt"
 
 
 def save_direction(path, direction: torch.Tensor, world, **how) -> Path:
@@ -167,10 +176,111 @@ def text_direction(world, template: str, degrees="percent", identities: int = 1,
     return direction, how
 
 
+def clip_direction(world, micromotion: str, identities: int = 8, n_frames: int = 7, seed: int = 1,
+                   steps: int = 200, rank: int = 4, rule: str = "principal", use_cache: bool = True,
+                   progress: bool = True) -> tuple[torch.Tensor, dict]:
+    """A synthfaces micromotion's direction from rendered clips, and a record of how it was made.
+
+    Each of ``identities`` held-out neutral faces is rendered over ``n_frames`` degrees of the
+    micromotion (:func:`helpers.anchors.rendered_clip_anchors`), the frames are inverted (``steps``
+    of optimisation after the encoder), each identity's anchors are decomposed on their own (robust
+    PCA, rank ``rank``) and the per-identity directions are averaged, as in :func:`text_direction`.
+    """
+    return clip_directions(world, [micromotion], identities, n_frames, seed, steps, rank, rule,
+                           use_cache, progress)[micromotion]
+
+
+def clip_directions(world, micromotions, identities: int = 8, n_frames: int = 7, seed: int = 1,
+                    steps: int = 200, rank: int = 4, rule: str = "principal", use_cache: bool = True,
+                    progress: bool = True) -> dict:
+    """:func:`clip_direction` of several micromotions, their clips inverted in one batch →
+    ``{micromotion: (direction, how)}``."""
+    from .anchors import rendered_clip_anchors
+    from .decomposition import RULES, direction_from_anchors
+    unknown = [m for m in micromotions if m not in TEMPLATES]
+    if unknown:
+        raise ValueError(f"unknown micromotion(s) {', '.join(map(repr, unknown))}; known: {', '.join(TEMPLATES)}")
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+    if not 1 <= rank <= n_frames - 1:
+        raise ValueError(f"rank {rank} does not fit {n_frames} frames: use 1 … {n_frames - 1}")
+    if identities < 1 or steps < 1:
+        raise ValueError(f"identities and steps must be at least 1, got {identities} and {steps}")
+    sets = rendered_clip_anchors(world, list(micromotions), n_identities=identities, n_frames=n_frames,
+                                 seed=seed, steps=steps, use_cache=use_cache, progress=progress)
+    out = {}
+    for m, anchors in sets.items():
+        per_identity = torch.stack([direction_from_anchors(a, rank=rank, rule=rule, last=-1) for a in anchors])
+        out[m] = per_identity.mean(0), {
+            "source": "rendered clips", "micromotion": m, "identities": identities, "n_frames": n_frames,
+            "seed": seed, "inversion_steps": steps, "method": "rpca", "rank": rank, "rule": rule,
+            "combine": "mean of per-identity directions" if identities > 1 else "one identity"}
+    return out
+
+
+def write_builtin(world, path=None, progress: bool = True) -> Path:
+    """Make synthfaces' built-in directions (:data:`BUILTIN_CLIPS`) and ship them in ``data/``
+    with their hash in the manifest. Rerun after the generator or the encoder changes."""
+    from . import shipped
+    path = Path(path) if path is not None else shipped.DATA / SHIPPED
+    made = clip_directions(world, list(TEMPLATES), progress=progress, **BUILTIN_CLIPS)
+    meta = {"world": world.name, "generator_sha256": world.info.get("weights_sha256"),
+            "encoder_sha256": world.info.get("encoder_sha256"), "how": {m: how for m, (_, how) in made.items()}}
+    payload = {"directions": {m: d.detach().float().cpu() for m, (d, _) in made.items()},
+               "meta": json.dumps(meta)}
+    atomic_write(path, lambda f: torch.save(payload, f))
+    if path.parent == shipped.DATA:
+        shipped.record(path, "python -m helpers.directions")
+    return path
+
+
+def shipped_builtin(world, micromotion: str):
+    """The shipped built-in direction and its record, or None where it was made for another
+    generator or encoder than the world's (then it is remade from clips)."""
+    from . import shipped
+    payload = torch.load(shipped.verified(SHIPPED), map_location="cpu", weights_only=True)
+    meta = json.loads(payload["meta"])
+    if (meta["generator_sha256"], meta["encoder_sha256"]) != (world.info.get("weights_sha256"),
+                                                              world.info.get("encoder_sha256")):
+        return None
+    return payload["directions"][micromotion], {**meta["how"][micromotion], "shipped": f"data/{SHIPPED}"}
+
+
 def builtin_direction(world, micromotion: str, progress: bool = True) -> tuple[torch.Tensor, dict]:
-    """The world's built-in direction for a named micromotion: :func:`text_direction` of its
-    template with :data:`BUILTIN` defaults. Its anchors are cached, so the second call is instant."""
+    """The world's built-in direction for a named micromotion, and a record of how it was made.
+
+    synthfaces: from rendered clips (:func:`clip_direction` with :data:`BUILTIN_CLIPS`), shipped, so
+    instant; remade (a few minutes, then cached) if the world's generator or encoder is not the one
+    they were made for. ffhq: :func:`text_direction` of the paper's template with :data:`BUILTIN`
+    (its anchors are cached, so the second call is instant).
+    """
     if micromotion not in TEMPLATES:
         raise ValueError(f"unknown micromotion {micromotion!r}; known: {', '.join(TEMPLATES)} "
                          "(or make your own with `micromotion direction --template`)")
+    if world.name == "synthfaces":
+        found = shipped_builtin(world, micromotion)
+        if found is not None:
+            return found
+        warnings.warn(f"data/{SHIPPED} was made for another synthfaces generator or encoder: remaking the "
+                      f"{micromotion!r} direction from rendered clips (a few minutes on a CPU, then cached); "
+                      "`python -m helpers.directions` remakes them all", RuntimeWarning, stacklevel=2)
+        return clip_direction(world, micromotion, progress=progress, **BUILTIN_CLIPS)
     return text_direction(world, TEMPLATES[micromotion], progress=progress, **BUILTIN)
+
+
+def main(argv=None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m helpers.directions",
+                                     description="Remake synthfaces' built-in directions in data/.")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from . import worlds
+    path = write_builtin(worlds.load("synthfaces"))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

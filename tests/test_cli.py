@@ -451,23 +451,21 @@ def test_direction_from_a_template_records_how_it_was_made(tmp_path, capsys, mon
     torch.testing.assert_close(saved["direction"], expected)
 
 
-def test_edit_with_a_built_in_micromotion_reuses_its_anchors(tmp_path, capsys, monkeypatch, face_png):
-    from helpers import anchors, directions
+def test_edit_with_a_built_in_micromotion_uses_the_shipped_direction(tmp_path, capsys, monkeypatch, face_png):
+    from helpers import anchors
     monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setitem(directions.BUILTIN, "steps", 2)        # the real default (40) takes ~20 s
-    argv = ["edit", face_png, "--micromotion", "smile", "--out", tmp_path / "out", "--steps", 1,
-            "--frames", 3]
-    rc, err = run(argv, capsys)
+
+    def no_anchors(*args, **kw):
+        raise AssertionError("the built-in synthfaces direction ships: nothing is optimised for it")
+
+    monkeypatch.setattr(anchors, "optimise_prompts", no_anchors)
+    monkeypatch.setattr(anchors, "rendered_clip_anchors", no_anchors)
+    rc = cli.main(["edit", str(face_png), "--micromotion", "smile", "--out", str(tmp_path / "out"),
+                   "--steps", "1", "--frames", "3"])
+    out, err = capsys.readouterr()
     assert rc == 0, err
     assert files_in(tmp_path / "out") == ["face.gif", "face.mp4", "face.png"]
-    assert len(list((tmp_path / "cache" / "anchors" / "text").glob("*.pt"))) == 1
-
-    def no_optimisation(*args, **kw):
-        raise AssertionError("the second call must use the cached anchors")
-
-    monkeypatch.setattr(anchors, "optimise_prompts", no_optimisation)
-    rc, err = run(argv, capsys)
-    assert rc == 0, err
+    assert "rendered clips of 8 held-out faces" in out and "data/synthfaces_directions.pt" in out
 
 
 def test_module_entry_point_exit_code(tmp_path):
