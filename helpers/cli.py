@@ -151,11 +151,22 @@ def cmd_worlds(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from . import weights
-    print(f"cache: {weights.cache_dir()}  (set MICROMOTION_CACHE to move it)")
+    from . import shipped, weights
+    cache = weights.cache_dir()
+    print(f"cache: {cache}  (set MICROMOTION_CACHE to move it)")
     for row in weights.info():
         state = "cached" if row.get("cached") else "not cached"
         print(f"  {row['name']:20s} {state:11s} {row.get('path', '')}")
+    anchors = sorted((cache / "anchors").glob("*/*.pt")) if (cache / "anchors").is_dir() else []
+    size = sum(p.stat().st_size for p in anchors)
+    print(f"  anchors: {len(anchors)} cached result(s), {size / 2**20:.1f} MB in {cache / 'anchors'}")
+    print(f"synthfaces weights, shipped in {shipped.DATA} (hash-checked against MANIFEST.json):")
+    for name, entry in shipped.manifest().items():
+        path = shipped.DATA / name
+        state = ("missing" if not path.exists() else
+                 "ok" if shipped.sha256_of(path) == entry["sha256"] else "FAILS its hash check")
+        size = f"{entry['size'] / 2**20:.1f} MB" if entry["size"] >= 2**20 else f"{entry['size'] / 2**10:.0f} kB"
+        print(f"  {name:26s} {size:>8s}  {state}")
     return 0
 
 

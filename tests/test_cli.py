@@ -468,6 +468,21 @@ def test_edit_with_a_built_in_micromotion_uses_the_shipped_direction(tmp_path, c
     assert "rendered clips of 8 held-out faces" in out and "data/synthfaces_directions.pt" in out
 
 
+def test_worlds_and_info_say_what_is_there_without_importing_torch(tmp_path):
+    env = {**__import__("os").environ, "MICROMOTION_CACHE": str(tmp_path)}
+    code = ("import sys; from helpers import cli; rc = cli.main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    worlds = subprocess.run([sys.executable, "-c", code, "worlds"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert worlds.returncode == 0, worlds.stderr
+    assert worlds.stdout.split()[0] == "synthfaces" and "ffhq" in worlds.stdout
+    info = subprocess.run([sys.executable, "-c", code, "info"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert info.returncode == 0, info.stderr
+    assert f"cache: {tmp_path}" in info.stdout and "stylegan2-ffhq" in info.stdout and "not cached" in info.stdout
+    assert "anchors: 0 cached result(s)" in info.stdout
+    for name in ("synthfaces_g.pt", "synthfaces_encoder.pt", "synthfaces_directions.pt"):
+        assert any(line.split()[:1] == [name] and line.endswith("ok") for line in info.stdout.splitlines()), info.stdout
+
+
 def test_module_entry_point_exit_code(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "helpers", "edit", str(tmp_path / "x.png"), "--direction",
                            str(tmp_path / "d.pt"), "--out", str(tmp_path / "o")],
