@@ -9,6 +9,7 @@ touches the network.
 import dataclasses
 import http.server
 import json
+import os
 import socket
 import struct
 import subprocess
@@ -469,7 +470,7 @@ def test_edit_with_a_built_in_micromotion_uses_the_shipped_direction(tmp_path, c
 
 
 def test_worlds_and_info_say_what_is_there_without_importing_torch(tmp_path):
-    env = {**__import__("os").environ, "MICROMOTION_CACHE": str(tmp_path)}
+    env = {**os.environ, "MICROMOTION_CACHE": str(tmp_path)}
     code = ("import sys; from helpers import cli; rc = cli.main(sys.argv[1:]); "
             "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
     worlds = subprocess.run([sys.executable, "-c", code, "worlds"], cwd=ROOT, env=env, capture_output=True, text=True)

@@ -446,10 +446,9 @@ def main(argv=None):
         raise SystemExit("give --resume (the saved run state) or --from-export (an exported encoder), not both")
     if args.resume or args.from_export:
         source = Path(args.from_export or state_path)
+        flag, what = ("--from-export", "exported encoder") if args.from_export else ("--resume", "run state")
         if not source.exists():
-            raise SystemExit(f"{'--from-export' if args.from_export else '--resume'}: no "
-                             f"{'exported encoder' if args.from_export else 'run state'} at {source}; "
-                             "start without it")
+            raise SystemExit(f"{flag}: no {what} at {source}; start without it")
         state = torch.load(source, map_location="cpu", weights_only=True)
         before = trainer.load_export(state) if args.from_export else trainer.load_state_dict(state)
         print(f"continuing from {source} at step {trainer.step}", flush=True)
