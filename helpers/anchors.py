@@ -137,9 +137,10 @@ def optimise_prompts(world, starts: torch.Tensor, prompts: list[str], steps: int
     ``starts``: [B, num_ws, d]; one prompt per code. Loss per code: ``1 − logits/100``
     + ``l2_lambda · Σ(w − w0)²`` + ``id_lambda · (1 − cos(id(G(w)), id(G(w0))))``, generator noise
     fixed. Every code has its own Adam moments and the same schedule, and the losses are summed,
-    so the result is that of running the codes one by one (the paper's loop), only faster — up to
-    float rounding, which Adam's normalised steps amplify where a gradient is ~0 (a few % of the
-    codes' movement after 40 steps; ``bench/anchors.py`` prints it).
+    so this is the computation of running the codes one by one (the paper's loop), only faster.
+    Results match it to float rounding for the first steps; over 40 steps at lr 0.1 Adam amplifies
+    rounding until single codes differ by about as much as a 1e-6 nudge of the start code makes them
+    differ, while the edit directions read off them agree (cosine ≈ 0.98; ``bench/anchors.py``).
     """
     if len(prompts) != len(starts):
         raise ValueError(f"{len(prompts)} prompts for {len(starts)} start codes")
