@@ -120,3 +120,37 @@ def reconstruction_errors(world, images: torch.Tensor, codes: torch.Tensor) -> d
     return {"pixel_mse": float((recon - images.cpu()).pow(2).mean()),
             "factor_error": float((a - b).abs().mean()),
             "micromotion_error": float((a - b)[:, motion].abs().mean())}
+
+
+def effect_curve(world, probe: torch.Tensor, direction: torch.Tensor, factor: str, scales) -> np.ndarray:
+    """Mean change of ``factor`` over ``probe`` codes when ``s · direction`` is added, for each s."""
+    from .transfer import transfer
+    j = factor_index(factor)
+    codes = transfer(probe, direction, [0.0, *scales])
+    n, t = codes.shape[:2]
+    f = world.measure(world.synthesize(codes.reshape(n * t, *codes.shape[2:]))).reshape(n, t, -1)[:, :, j]
+    return (f[:, 1:] - f[:, :1]).mean(0).numpy()
+
+
+def matched_direction(world, probe: torch.Tensor, direction: torch.Tensor, factor: str,
+                      effect: float = 0.3, scales=(0.5, 1, 2, 4, 8, 16)) -> tuple[torch.Tensor, float]:
+    """``direction`` rescaled so that it changes ``factor`` by ``effect`` on average over ``probe``.
+
+    Directions from different methods have arbitrary lengths; compared at equal effect, their side
+    effects and reliability can be set side by side. The unit-norm direction is tried at ``scales``
+    and the scale interpolated where the effect is crossed; a direction that never reaches ``effect``
+    is returned at the scale of its largest effect. Returns (the direction, the effect it reaches).
+    """
+    unit = direction / direction.norm()
+    change = effect_curve(world, probe, unit, factor, scales)
+    above = np.nonzero(change >= effect)[0]
+    if not len(above):
+        best = int(np.argmax(change))
+        return unit * scales[best], float(change[best])
+    i = int(above[0])
+    if i == 0:
+        s = scales[0] * effect / max(float(change[0]), 1e-6)
+    else:
+        lo, hi = change[i - 1], change[i]
+        s = scales[i - 1] + (effect - lo) / (hi - lo) * (scales[i] - scales[i - 1])
+    return unit * s, float(effect_curve(world, probe, unit, factor, [s])[0])

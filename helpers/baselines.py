@@ -1,0 +1,149 @@
+"""Baseline edit directions the paper sets itself against: supervised and unsupervised.
+
+Taught in ``notebooks/11_baselines.ipynb``. The paper's claim is that a dozen anchors of *one*
+identity suffice, where earlier methods need "additional models with a large number of samples".
+These are those methods, each a direction in W [style_dim] (apply it to every W+ layer):
+
+- :func:`interfacegan_direction` — supervised (Shen et al. 2020): label many sampled codes, keep the
+  most and least ``ratio`` of them, fit a linear SVM; the boundary's unit normal is the direction.
+- :func:`ganspace_components` — unsupervised (Härkönen et al. 2020): principal axes of many W codes.
+- :func:`sefa_components` — unsupervised, closed form (Shen & Zhou 2021): eigenvectors of AᵀA, A the
+  style affines' weights with unit columns.
+- :func:`pick_components` — the unsupervised methods give axes, not names; which axis moves a factor
+  (and its sign) is read off with the meter: an oracle, an upper bound on choosing them by eye.
+
+Labels (:func:`attribute_scores`) come from the factor meter on synthfaces (InterFaceGAN used
+attribute classifiers) and, on ffhq, from CLIP: how much more the image matches the template at
+100 % than at "no".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Boundary:
+    """A linear boundary in W: its unit ``normal`` [style_dim] and its accuracy on held-out codes."""
+
+    normal: torch.Tensor
+    accuracy: float
+    n_labelled: int
+
+
+def attribute_scores(world, codes: torch.Tensor, micromotions, batch: int = 64) -> torch.Tensor:
+    """Scores of ``codes`` for one micromotion [n] or a list of them [n, k], from the images the codes
+    make: the meter's reading (synthfaces), else CLIP's ``loss("no …") − loss("100 % …")``."""
+    from .worlds.synthfaces.renderer import factor_index
+    names = [micromotions] if isinstance(micromotions, str) else list(micromotions)
+    if world.meter is None:
+        ends = [world.prompts(m) for m in names]
+        texts = world.encode_text([p for sweep in ends for p in (sweep[0], sweep[-1])])
+    scores = []
+    for i in range(0, len(codes), batch):
+        with torch.no_grad():
+            images = world.synthesize(codes[i:i + batch], batch=batch)
+            if world.meter is not None:
+                scores.append(world.measure(images)[:, [factor_index(m) for m in names]])
+            else:
+                images = images.to(world.device)
+                scores.append(torch.stack([(world.clip_loss(images, texts[2 * j:2 * j + 1])
+                                            - world.clip_loss(images, texts[2 * j + 1:2 * j + 2])).cpu()
+                                           for j in range(len(names))], 1))
+    out = torch.cat(scores)
+    return out[:, 0] if isinstance(micromotions, str) else out
+
+
+def linear_svm(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, max_iter: int = 200) -> tuple[torch.Tensor, float]:
+    """Linear SVM ``(weight [d], bias)`` for labels ``y`` ∈ {−1, 1}: squared hinge, L2 penalty, ``c``.
+
+    The objective of scikit-learn's ``LinearSVC`` (its default loss), minimised with L-BFGS in float64;
+    the bias is not penalised.
+    """
+    if set(torch.unique(y).tolist()) != {-1.0, 1.0}:
+        raise ValueError("labels must contain both classes, as -1 and 1")
+    x, y = x.double(), y.double()
+    w = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=max_iter, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
+
+    def objective():
+        opt.zero_grad()
+        margin = (1 - y * (x @ w[:-1] + w[-1])).clamp_min(0)
+        loss = 0.5 * w[:-1].pow(2).sum() + c * margin.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(objective)
+    w = w.detach()
+    return w[:-1], float(w[-1])
+
+
+def interfacegan_direction(codes: torch.Tensor, scores: torch.Tensor, ratio: float = 0.1,
+                           split: float = 0.7, seed: int = 0) -> Boundary:
+    """InterFaceGAN's boundary: codes [n, d] with attribute ``scores`` [n] → :class:`Boundary`.
+
+    The ``ratio`` highest-scoring codes are positives and the lowest negatives (InterFaceGAN keeps 2 %
+    of 500 000; with fewer samples keep more); ``split`` of each class trains, the rest measures accuracy.
+    """
+    n = len(codes)
+    k = int(ratio * n)
+    if k < 2:
+        raise ValueError(f"ratio {ratio} of {n} codes keeps {k} per class: need at least 2 "
+                         "(sample more codes or raise ratio)")
+    order = torch.argsort(scores.cpu())
+    neg, pos = order[:k], order[-k:]
+    rng = np.random.RandomState(seed)
+    n_train = max(1, int(split * k))
+    train, test = [], []
+    for idx in (neg, pos):
+        idx = idx[torch.from_numpy(rng.permutation(k))]
+        train.append(idx[:n_train]); test.append(idx[n_train:])
+    x = codes.detach().cpu()
+    label = torch.cat([-torch.ones(k), torch.ones(k)])
+    labels = {"train": label.view(2, k)[:, :n_train].reshape(-1), "test": label.view(2, k)[:, n_train:].reshape(-1)}
+    weight, bias = linear_svm(x[torch.cat(train)], labels["train"])
+    held = torch.cat(test)
+    accuracy = float(((x[held].double() @ weight + bias).sign() == labels["test"].double()).double().mean()) \
+        if len(held) else float("nan")
+    return Boundary((weight / weight.norm()).float(), accuracy, 2 * k)
+
+
+def ganspace_components(codes: torch.Tensor, k: int = 10) -> torch.Tensor:
+    """The top ``k`` principal axes [k, d] (unit rows) of codes [n, d] in W, by variance."""
+    x = codes.detach().double()
+    _, _, vh = torch.linalg.svd(x - x.mean(0), full_matrices=False)
+    return vh[:k].float()
+
+
+def sefa_components(generator, k: int = 10) -> torch.Tensor:
+    """SeFa's top ``k`` axes [k, style_dim]: eigenvectors of AᵀA, A = every style affine's weight
+    [Σ channels, style_dim] with unit-norm columns as in SeFa's code, sorted by eigenvalue."""
+    from .stylegan2 import ModulatedConv2d
+    a = torch.cat([m.modulation.weight.detach().double() for m in generator.modules()
+                   if isinstance(m, ModulatedConv2d)])
+    a = a / a.norm(dim=0, keepdim=True)
+    values, vectors = torch.linalg.eigh(a.T @ a)           # ascending
+    return vectors[:, values.argsort(descending=True)[:k]].T.float()
+
+
+def pick_components(world, components: torch.Tensor, micromotions, probe: torch.Tensor,
+                    step: float = 3.0) -> dict:
+    """For each micromotion, the component (rows of ``components``: [k, d] in W, or [k, num_ws, d])
+    that moves it most on ``probe`` codes [n, num_ws, d], signed to raise it (scored by
+    :func:`attribute_scores`) → {micromotion: (index, signed axis)}.
+
+    Each unit component is applied at ±``step`` to every layer; one set of renders serves all.
+    """
+    names = list(micromotions)
+    n = len(probe)
+    codes = torch.cat([torch.cat([probe + step * axis.to(probe), probe - step * axis.to(probe)])
+                       for axis in components])
+    score = attribute_scores(world, codes, names).view(len(components), 2, n, len(names))
+    change = (score[:, 0] - score[:, 1]).mean(1)                 # [components, micromotions]
+    out = {}
+    for j, name in enumerate(names):
+        best = int(change[:, j].abs().argmax())
+        out[name] = (best, components[best] * (1.0 if change[best, j] >= 0 else -1.0))
+    return out
