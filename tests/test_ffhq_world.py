@@ -99,3 +99,18 @@ def test_synthfaces_only_instruments_are_refused(world):
         world.measure(faces)
     with pytest.raises(ValueError, match="renderer"):
         world.render(torch.zeros(1, 15))
+
+
+def test_baselines_label_with_clip_where_there_is_no_meter(world):
+    from helpers import baselines
+    codes = world.sample_wplus(3, seed=2)
+    scores = baselines.attribute_scores(world, codes, ["smile", "age"], batch=2)
+    assert scores.shape == (3, 2) and torch.isfinite(scores).all()
+    sweep = world.prompts("age")
+    images = world.synthesize(codes)
+    expected = world.clip_loss(images, sweep[0]) - world.clip_loss(images, sweep[-1])
+    torch.testing.assert_close(scores[:, 1], expected.cpu(), atol=1e-5, rtol=1e-4)
+    axes = torch.eye(world.style_dim)[:3]
+    picked = baselines.pick_components(world, axes, ["smile"], codes[:2])
+    index, axis = picked["smile"]
+    assert 0 <= index < 3 and abs(float(axis.abs().sum()) - 1) < 1e-6
