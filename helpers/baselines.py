@@ -92,21 +92,23 @@ def interfacegan_direction(codes: torch.Tensor, scores: torch.Tensor, ratio: flo
     if k < 2:
         raise ValueError(f"ratio {ratio} of {n} codes keeps {k} per class: need at least 2 "
                          "(sample more codes or raise ratio)")
+    if not torch.isfinite(scores).all():
+        raise ValueError("scores contain NaN or Inf: label every code with a finite number")
     order = torch.argsort(scores.cpu())
-    neg, pos = order[:k], order[-k:]
     rng = np.random.RandomState(seed)
     n_train = max(1, int(split * k))
     train, test = [], []
-    for idx in (neg, pos):
+    for idx in (order[:k], order[-k:]):                          # negatives, then positives
         idx = idx[torch.from_numpy(rng.permutation(k))]
         train.append(idx[:n_train]); test.append(idx[n_train:])
-    x = codes.detach().cpu()
-    label = torch.cat([-torch.ones(k), torch.ones(k)])
-    labels = {"train": label.view(2, k)[:, :n_train].reshape(-1), "test": label.view(2, k)[:, n_train:].reshape(-1)}
-    weight, bias = linear_svm(x[torch.cat(train)], labels["train"])
+    x = codes.detach().cpu().double()
+    y_train = torch.cat([-torch.ones(n_train), torch.ones(n_train)])
+    y_test = torch.cat([-torch.ones(k - n_train), torch.ones(k - n_train)]).double()
+    weight, bias = linear_svm(x[torch.cat(train)], y_train)
+    if weight.norm() == 0:
+        raise ValueError("no linear boundary separates the two classes: their codes do not differ")
     held = torch.cat(test)
-    accuracy = float(((x[held].double() @ weight + bias).sign() == labels["test"].double()).double().mean()) \
-        if len(held) else float("nan")
+    accuracy = float(((x[held] @ weight + bias).sign() == y_test).double().mean()) if len(held) else float("nan")
     return Boundary((weight / weight.norm()).float(), accuracy, 2 * k)
 
 

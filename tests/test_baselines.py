@@ -47,6 +47,10 @@ def test_interfacegan_direction_follows_the_scores():
     assert evaluation.cosine(flipped.normal, normal) < -0.9     # higher score ↔ the normal's side
     with pytest.raises(ValueError, match="at least 2"):
         baselines.interfacegan_direction(x[:10], scores[:10], ratio=0.1)
+    with pytest.raises(ValueError, match="NaN"):
+        baselines.interfacegan_direction(x, scores.clone().index_fill_(0, torch.tensor([3]), float("nan")))
+    with pytest.raises(ValueError, match="do not differ"):
+        baselines.interfacegan_direction(torch.ones(100, 4), torch.arange(100.0), ratio=0.2)
 
 
 def test_ganspace_finds_the_axis_of_most_variance():
