@@ -47,7 +47,17 @@ def test_styleclip_schedule():
     assert anchors.styleclip_lr(0.025) == pytest.approx(0.05)
 
 
-def test_batched_anchors_equal_the_sequential_loop(world):
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    """Torch threads for one test: with 2 the batch's rows are split across threads
+    (``device.batch_gradient``), with 1 it is one call."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+def test_batched_anchors_equal_the_sequential_loop(world, threads):
     g = world.generator
     starts = g.to_wplus(g.mapping(z_from_seed(1, 2, 32))).clone()
     prompts = ["A person with no smile", "A person with 50% smile", "A person with 100% smile"]
@@ -70,3 +80,26 @@ def test_text_anchor_matrix_layout_and_cache(world, tmp_path, monkeypatch):
     assert torch.equal(a, b) and len(list(tmp_path.rglob("*.pt"))) == 1
     with pytest.raises(ValueError, match="has no"):
         anchors.text_anchors(world, starts, "A person smiling", steps=1, progress=False)
+
+
+def test_batch_gradient_splits_rows_across_threads_and_restores_them():
+    from helpers.device import batch_gradient
+    codes = torch.randn(7, 3, generator=torch.Generator().manual_seed(0))
+    weights = torch.arange(7.0)[:, None]
+
+    def loss_of(leaf, rows):
+        return (weights[rows] * leaf.pow(3)).sum(1)
+
+    def broken(leaf, rows):
+        raise RuntimeError("bad row")
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        torch.testing.assert_close(batch_gradient(loss_of, codes), 3 * weights * codes.pow(2))
+        assert torch.get_num_threads() == 3
+        with pytest.raises(RuntimeError, match="bad row"):
+            batch_gradient(broken, codes)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
