@@ -33,7 +33,7 @@ class Boundary:
     n_labelled: int
 
 
-def attribute_scores(world, codes: torch.Tensor, micromotions, batch: int = 64) -> torch.Tensor:
+def attribute_scores(world, codes: torch.Tensor, micromotions, batch: int = 16) -> torch.Tensor:
     """Scores of ``codes`` for one micromotion [n] or a list of them [n, k], from the images the codes
     make: the meter's reading (synthfaces), else CLIP's ``loss("no …") − loss("100 % …")``."""
     from .worlds.synthfaces.renderer import factor_index
