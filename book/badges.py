@@ -1,5 +1,7 @@
 """Give every notebooks/*.ipynb the same opening: an Open-in-Colab badge, then a Colab-only install.
 
+Cells without an id (nbformat 4.5 requires one) get one, so every notebook validates.
+
     python book/badges.py          # normalise the notebooks in place (only those that change)
     python book/badges.py --check  # change nothing; exit 1 if a notebook is not normalised
 
@@ -48,6 +50,11 @@ def normalised(nb: dict, name: str) -> dict:
                "metadata": {"tags": [INSTALL_TAG, "remove-cell"]}, "source": install_source()}
     if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):  # cell ids exist from 4.5 on
         badge["id"], install["id"] = BADGE_TAG, INSTALL_TAG
+        used = {c.get("id") for c in body}
+        for i, cell in enumerate(body):     # a cell pasted in without one; nbformat will refuse it
+            if "id" not in cell:
+                cell["id"] = next(f"cell-{k}" for k in range(i, i + len(body) + 1) if f"cell-{k}" not in used)
+                used.add(cell["id"])
     nb["cells"] = [badge, install] + body
     return nb
 

@@ -38,3 +38,15 @@ def test_a_notebook_without_parameters_cell_is_reported(tmp_path):
     done = run_badges(path)
     assert done.returncode == 1
     assert "08_no_params.ipynb" in done.stderr
+
+
+def test_cells_without_an_id_get_one(tmp_path):
+    path = tmp_path / "09_ids.ipynb"
+    write_notebook(path, [{"cell_type": "code", "id": "cell-1", "metadata": {"tags": ["parameters"]},
+                           "execution_count": None, "outputs": [], "source": "seed = 0"},
+                          {"cell_type": "markdown", "metadata": {}, "source": "no id"},
+                          {"cell_type": "markdown", "metadata": {}, "source": "none either"}])
+    assert run_badges(path).returncode == 0
+    assert run_badges("--check", path).returncode == 0
+    ids = [c["id"] for c in json.loads(path.read_text())["cells"]]
+    assert ids[2] == "cell-1" and len(set(ids)) == len(ids) == 5
