@@ -1,7 +1,8 @@
 """Baseline edit directions the paper sets itself against: supervised and unsupervised.
 
 Taught in ``notebooks/11_baselines.ipynb``. The paper's claim is that a dozen anchors of *one*
-identity suffice, where earlier methods need "additional models with a large number of samples".
+identity suffice, where "these works usually require additional models with a large number of
+samples and fine-tuning".
 These are those methods, each a direction in W [style_dim] (apply it to every W+ layer):
 
 - :func:`interfacegan_direction` — supervised (Shen et al. 2020): label many sampled codes, keep the
@@ -39,8 +40,8 @@ def attribute_scores(world, codes: torch.Tensor, micromotions, batch: int = 16) 
     from .worlds.synthfaces.renderer import factor_index
     names = [micromotions] if isinstance(micromotions, str) else list(micromotions)
     if world.meter is None:
-        ends = [world.prompts(m) for m in names]
-        texts = world.encode_text([p for sweep in ends for p in (sweep[0], sweep[-1])])
+        ends = [world.prompts(m) for m in names]                 # "no …" and "100 % …" per name
+        texts = world.encode_text([p for sweep in ends for p in (sweep[0], sweep[-1])]).view(len(names), 2, -1)
     scores = []
     for i in range(0, len(codes), batch):
         with torch.no_grad():
@@ -49,9 +50,8 @@ def attribute_scores(world, codes: torch.Tensor, micromotions, batch: int = 16) 
                 scores.append(world.measure(images)[:, [factor_index(m) for m in names]])
             else:
                 images = images.to(world.device)
-                scores.append(torch.stack([(world.clip_loss(images, texts[2 * j:2 * j + 1])
-                                            - world.clip_loss(images, texts[2 * j + 1:2 * j + 2])).cpu()
-                                           for j in range(len(names))], 1))
+                scores.append(torch.stack([(world.clip_loss(images, none[None]) - world.clip_loss(images, full[None])).cpu()
+                                           for none, full in texts], 1))
     out = torch.cat(scores)
     return out[:, 0] if isinstance(micromotions, str) else out
 

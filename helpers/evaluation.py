@@ -124,11 +124,10 @@ def reconstruction_errors(world, images: torch.Tensor, codes: torch.Tensor) -> d
 
 def effect_curve(world, probe: torch.Tensor, direction: torch.Tensor, factor: str, scales) -> np.ndarray:
     """Mean change of ``factor`` over ``probe`` codes when ``s · direction`` is added, for each s."""
-    from .transfer import transfer
-    j = factor_index(factor)
-    codes = transfer(probe, direction, [0.0, *scales])
-    n, t = codes.shape[:2]
-    f = world.measure(world.synthesize(codes.reshape(n * t, *codes.shape[2:]))).reshape(n, t, -1)[:, :, j]
+    from .transfer import render_edit
+    frames = render_edit(world, probe, direction, [0.0, *scales], batch=16, progress=False)
+    n, t = frames.shape[:2]
+    f = world.measure(frames.reshape(n * t, *frames.shape[2:])).reshape(n, t, -1)[:, :, factor_index(factor)]
     return (f[:, 1:] - f[:, :1]).mean(0).numpy()
 
 
