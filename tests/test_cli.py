@@ -10,6 +10,7 @@ import dataclasses
 import http.server
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -490,3 +491,33 @@ def test_module_entry_point_exit_code(tmp_path):
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("micromotion edit: error:")
+
+
+def test_info_names_missing_and_tampered_weights_and_counts_anchors(tmp_path, capsys, monkeypatch):
+    """`micromotion info` on a damaged data folder: each shipped file ok, missing, or failing its
+    hash check; cached anchors counted."""
+    from helpers import shipped
+    cache = tmp_path / "cache"
+    (cache / "anchors" / "text").mkdir(parents=True)
+    (cache / "anchors" / "text" / "a.pt").write_bytes(b"x" * 2048)
+    monkeypatch.setenv("MICROMOTION_CACHE", str(cache))
+    fake = tmp_path / "data"
+    fake.mkdir()
+    shutil.copy(shipped.MANIFEST, fake / "MANIFEST.json")
+    shutil.copy(shipped.DATA / "synthfaces_meter.pt", fake / "synthfaces_meter.pt")
+    shutil.copy(shipped.DATA / "synthfaces_directions.pt", fake / "synthfaces_directions.pt")
+    with open(fake / "synthfaces_directions.pt", "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\x00\x01\x02")
+    monkeypatch.setattr(shipped, "DATA", fake)
+    monkeypatch.setattr(shipped, "MANIFEST", fake / "MANIFEST.json")
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"cache: {cache}" in out and "anchors: 1 cached result(s)" in out
+    state = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:] if line.startswith("  synthfaces_")}
+    assert state["synthfaces_meter.pt"] == "ok" and state["synthfaces_g.pt"] == "missing"
+    assert "synthfaces_directions.pt" in out and "FAILS its hash check" in out
+    registered = [row["name"] for row in weights.info()]
+    assert registered and all(f"  {name} " in out for name in registered)
+    rows = [line.split() for line in out.splitlines()]
+    assert all(r[1:3] == ["not", "cached"] for r in rows if r and r[0] in registered)   # an empty cache
