@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .latent_spaces import layer_groups, mix_styles
+from .latent_spaces import layer_groups, mix_styles, restrict_to_layers
 from .worlds.synthfaces.renderer import FACTORS, IDENTITY_FACTORS, MICROMOTION_FACTORS, factor_index
 
 
@@ -77,6 +77,16 @@ def score_direction(world, targets: torch.Tensor, direction: torch.Tensor, facto
     others = [factor_index(k) for k in MICROMOTION_FACTORS if k != factor]
     return DirectionScore(factor, slope, monotonic, float(ends[:, ident].mean()),
                           float(ends[:, others].mean()), curves)
+
+
+def layer_group_scores(world, targets: torch.Tensor, direction: torch.Tensor, factor: str,
+                       alphas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> dict[str, DirectionScore]:
+    """:func:`score_direction` of the whole W+ direction ("all") and of its part on each layer group
+    (coarse, middle, fine; the rest set to zero), at the same α: which layers carry the motion, and
+    whether the parts add up to the whole (they do where the generator is linear enough there)."""
+    groups = {"all": range(world.num_ws), **layer_groups(world.num_ws, world.resolution)}
+    return {name: score_direction(world, targets, restrict_to_layers(direction, layers), factor, alphas)
+            for name, layers in groups.items()}
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -35,6 +35,15 @@ def mix_styles(ws_a: torch.Tensor, ws_b: torch.Tensor, layers) -> torch.Tensor:
     return out
 
 
+def restrict_to_layers(direction: torch.Tensor, layers) -> torch.Tensor:
+    """A W+ direction [num_ws, d] kept on the entries ``layers`` and zero elsewhere: the part of an
+    edit that acts through those layers only."""
+    out = torch.zeros_like(direction)
+    idx = list(layers)
+    out[idx] = direction[idx]
+    return out
+
+
 def truncation_sweep(w: torch.Tensor, centre: torch.Tensor, psis) -> torch.Tensor:
     """One code w [1, d] pulled toward ``centre`` for each ψ → [len(psis), d]."""
     psi = torch.as_tensor(np.asarray(psis, dtype=np.float32), device=w.device)[:, None]

@@ -34,7 +34,8 @@ def test_transfer_is_affine_and_checks_shapes():
     d = torch.randn(4, 8)
     codes = transfer.transfer(w, d, [0, 0.5, 2])
     assert codes.shape == (3, 3, 4, 8)
-    assert torch.allclose(codes[:, 2] - codes[:, 0], 2 * d.expand(3, 4, 8))
+    # (w + 2d) − w is 2d up to float32 rounding of w: an absolute tolerance (a relative one flaked)
+    assert torch.allclose(codes[:, 2] - codes[:, 0], 2 * d.expand(3, 4, 8), rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="another world"):
         transfer.transfer(w, torch.randn(18, 512), [0, 1])
 
@@ -57,3 +58,27 @@ def test_a_direction_that_does_nothing_is_not_monotonic(world):
     targets = renderer.sample_factors(8, seed=12, neutral=True)[:, None]
     still = evaluation.score_direction(world, targets, torch.zeros(1, len(FACTORS)), "smile")
     assert still.monotonic == 0.0 and abs(still.slope) < 0.02
+
+
+class MiddleLayerWorld(FactorWorld):
+    """Ten W+ entries at 64 px (coarse 0–3, middle 4–7, fine 8–9); only the middle ones are drawn."""
+
+    num_ws = 10
+
+    def synthesize(self, ws, batch=32):
+        return renderer.render(ws[:, 4:8].mean(1).clamp(0, 1), seeds=0)
+
+
+def test_layer_group_scores_find_the_layers_that_carry_the_motion(world):
+    from helpers.latent_spaces import layer_groups, restrict_to_layers
+    layered = MiddleLayerWorld(world.meter)
+    targets = renderer.sample_factors(16, seed=13, neutral=True)[:, None].repeat(1, 10, 1)
+    smile = torch.zeros(10, len(FACTORS))
+    smile[:, renderer.factor_index("smile")] = 0.8
+    parts = [restrict_to_layers(smile, g) for g in layer_groups(10, 64).values()]
+    assert torch.equal(sum(parts), smile) and not parts[0][4:].any()
+    scores = evaluation.layer_group_scores(layered, targets, smile, "smile")
+    assert list(scores) == ["all", "coarse", "middle", "fine"]
+    assert scores["all"].slope > 0.5 and scores["middle"].slope == pytest.approx(scores["all"].slope, abs=1e-6)
+    for group in ("coarse", "fine"):                  # the renderer's per-row noise: not exactly 0
+        assert abs(scores[group].slope) < 0.01 and scores[group].monotonic == 0
