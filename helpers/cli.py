@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--frames", type=int, default=16, help="frames per video (default 16)")
     e.add_argument("--format", nargs="+", default=["mp4", "gif", "png"], choices=["mp4", "gif", "png"],
                    help="what to write per image (default: mp4 gif png)")
+    e.add_argument("--layers", default=None, metavar="GROUPS|ENTRIES",
+                   help="edit through these W+ entries only: coarse, middle, fine, or entries/ranges such as "
+                        "0-3,8, comma-separated (default: all; chapter 9 measures which layers carry each motion)")
     e.add_argument("--align", action="store_true", help="FFHQ-align real photos first (needs dlib-bin)")
     e.add_argument("--steps", type=int, default=200,
                    help="inversion steps, after the encoder's guess (0: the encoder alone; default 200)")
@@ -249,6 +252,7 @@ def cmd_edit(args) -> int:
     import torch
     from . import media, worlds
     from .files import atomic_write
+    from .latent_spaces import parse_layers, restrict_to_layers
     from .transfer import render_edit
     if (args.direction is None) == (args.micromotion is None):
         raise UserError("give exactly one of --direction FILE (made by `micromotion direction`) or "
@@ -263,6 +267,7 @@ def cmd_edit(args) -> int:
     files = _image_files(args.images)
     out = _writable_folder(args.out)
     world = worlds.load(args.world, device=args.device)
+    layers = None if args.layers is None else parse_layers(args.layers, world.num_ws, world.resolution)
     if args.direction is not None:
         from .directions import load_direction
         direction, _ = load_direction(args.direction, world)
@@ -276,6 +281,9 @@ def cmd_edit(args) -> int:
             made = f"rendered clips of {how['identities']} held-out faces, inverted"
         print(f"built-in {args.micromotion!r} direction of the {world.name} world: {made}, rank {how['rank']}, "
               f"{how['rule']} rule" + (f" ({how['shipped']})" if "shipped" in how else ""))
+    if layers is not None:
+        direction = restrict_to_layers(direction, layers)
+        print(f"editing through W+ entries {_ranges(layers)} of 0-{world.num_ws - 1} only")
     alphas = np.linspace(args.alpha[0], args.alpha[1], args.frames)
     # the encoder's guess (where the world has one), then optimisation refinement
     codes = world.invert(world.preprocess(images), refine_steps=args.steps)
@@ -293,6 +301,17 @@ def cmd_edit(args) -> int:
             atomic_write(stem.with_suffix(".png"), lambda f: strip.save(f, format="PNG"))
         print(f"{path.name}: wrote {', '.join(str(stem.with_suffix('.' + f)) for f in args.format)}")
     return 0
+
+
+def _ranges(indices) -> str:
+    """[0, 1, 2, 3, 8] → "0-3,8"."""
+    runs = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
 
 
 COMMANDS = {"worlds": cmd_worlds, "info": cmd_info, "direction": cmd_direction, "edit": cmd_edit}

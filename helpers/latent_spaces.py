@@ -35,6 +35,28 @@ def mix_styles(ws_a: torch.Tensor, ws_b: torch.Tensor, layers) -> torch.Tensor:
     return out
 
 
+def parse_layers(spec: str, num_ws: int, size: int) -> list[int]:
+    """W+ entries named by ``spec``: group names and entries or ranges, comma-separated
+    ("middle", "coarse,fine", "0-3,8") → sorted indices; anything unknown is a clear ValueError."""
+    groups = layer_groups(num_ws, size)
+    chosen = set()
+    for part in (p.strip() for p in str(spec).split(",")):
+        if part in groups:
+            chosen.update(groups[part])
+            continue
+        lo, sep, hi = part.partition("-")
+        if not (lo.isdigit() and (hi.isdigit() if sep else True)):
+            raise ValueError(f"layers {spec!r}: {part!r} is neither a group ({', '.join(groups)}) nor a W+ entry "
+                             f"or range like 0-3 (this world's entries are 0-{num_ws - 1})")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if first > last:
+            raise ValueError(f"layers {spec!r}: {part!r} is an empty range; write the smaller entry first")
+        if last >= num_ws:
+            raise ValueError(f"layers {spec!r}: {part!r} is outside this world's W+ entries 0-{num_ws - 1}")
+        chosen.update(range(first, last + 1))
+    return sorted(chosen)
+
+
 def restrict_to_layers(direction: torch.Tensor, layers) -> torch.Tensor:
     """A W+ direction [num_ws, d] kept on the entries ``layers`` and zero elsewhere: the part of an
     edit that acts through those layers only."""

@@ -196,6 +196,18 @@ def case_edit_one_frame(tmp, inputs):
     return _edit(inputs["face"], inputs, tmp, "--frames", 1), "--frames must be at least 2"
 
 
+def case_layers_unknown_group(tmp, inputs):
+    return _edit(inputs["face"], inputs, tmp, "--layers", "middle,mouth"), "'mouth' is neither a group"
+
+
+def case_layers_outside_the_world(tmp, inputs):
+    return _edit(inputs["face"], inputs, tmp, "--layers", "8-17"), "outside this world's W+ entries 0-9"
+
+
+def case_layers_reversed_range(tmp, inputs):
+    return _edit(inputs["face"], inputs, tmp, "--layers", "3-1"), "empty range"
+
+
 def case_unknown_world(tmp, inputs):
     return _edit(inputs["face"], inputs, tmp, "--world", "celeba"), "unknown world 'celeba'"
 
@@ -521,3 +533,24 @@ def test_info_names_missing_and_tampered_weights_and_counts_anchors(tmp_path, ca
     assert registered and all(f"  {name} " in out for name in registered)
     rows = [line.split() for line in out.splitlines()]
     assert all(r[1:3] == ["not", "cached"] for r in rows if r and r[0] in registered)   # an empty cache
+
+
+def test_edit_through_a_layer_group_moves_only_what_that_group_carries(tmp_path, capsys, face_png):
+    """Head turn lives in the coarse layers (chapter 9): kept there it turns the head; kept on the
+    fine layers it does not. Read back from the written strip with the factor meter."""
+    from helpers import worlds
+    from helpers.worlds.synthfaces.renderer import factor_index
+    world = worlds.load("synthfaces", device="cpu")
+    turned = {}
+    for layers in ("coarse", "fine"):
+        out = tmp_path / layers
+        rc = cli.main(["edit", str(face_png), "--micromotion", "yaw", "--layers", layers, "--alpha", "0", "2",
+                       "--frames", "2", "--steps", "0", "--format", "png", "--out", str(out)])
+        printed = capsys.readouterr().out
+        assert rc == 0
+        strip = np.asarray(Image.open(out / "face.png"))          # two 64 px frames, 1 px padding
+        frames = torch.from_numpy(np.stack([strip[1:65, 1:65], strip[1:65, 66:130]])).permute(0, 3, 1, 2)
+        yaw = world.measure(frames.float() / 127.5 - 1)[:, factor_index("yaw")]
+        turned[layers] = float(yaw[1] - yaw[0])
+    assert "editing through W+ entries 8-9 of 0-9 only" in printed
+    assert turned["coarse"] > 0.2 and abs(turned["fine"]) < 0.05, turned

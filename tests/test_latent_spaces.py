@@ -40,3 +40,13 @@ def test_excess_kurtosis_of_known_distributions(draw, expected):
     r = np.random.RandomState(0)
     x = torch.from_numpy(np.stack([draw(r, 400_000), draw(r, 400_000)], 1))
     assert torch.allclose(ls.excess_kurtosis(x), torch.full((2,), expected, dtype=x.dtype), atol=0.1)
+
+
+def test_parse_layers_reads_groups_entries_and_ranges():
+    assert ls.parse_layers("middle", 10, 64) == [4, 5, 6, 7]
+    assert ls.parse_layers("coarse, fine", 10, 64) == [0, 1, 2, 3, 8, 9]
+    assert ls.parse_layers("0-3,8,2", 18, 1024) == [0, 1, 2, 3, 8]
+    for bad, message in [("mouth", "neither a group"), ("", "neither a group"), ("-1", "neither a group"),
+                         ("3-1", "empty range"), ("9-10", "outside this world's W\\+ entries 0-9")]:
+        with pytest.raises(ValueError, match=message):
+            ls.parse_layers(bad, 10, 64)
