@@ -101,17 +101,22 @@ def gif_html(frames, fps: int = 10, width: int = 192) -> str:
 
 
 def explorer(world, directions: dict, n_identities: int = 100, alpha_range=(-2.0, 2.0), seed: int = 10_000):
-    """An ipywidgets explorer: identity (a seed), micromotion and α sliders over ``directions``
-    ({micromotion: direction [num_ws, d]}); shows the original and the edit, and in synthfaces the
-    meter's reading of the target factor. Live in Jupyter/Colab only (it calls the generator)."""
+    """An ipywidgets explorer: identity (a seed), micromotion, α and layer-group controls over
+    ``directions`` ({micromotion: direction [num_ws, d]}); shows the original and the edit, and in
+    synthfaces the meter's reading of the target factor. Live in Jupyter/Colab only (it calls the
+    generator)."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
+    from .latent_spaces import layer_groups, restrict_to_layers
     from .transfer import render_edit
+    groups = {"all": list(range(world.num_ws)), **layer_groups(world.num_ws, world.resolution)}
 
-    def show(identity=0, micromotion=next(iter(directions)), alpha=1.0):
+    def show(identity=0, micromotion=next(iter(directions)), alpha=1.0, layers="all"):
         code = world.sample_wplus(1, seed=seed + identity)
-        frames = render_edit(world, code, directions[micromotion], [0.0, alpha], progress=False)[0]
-        show_grid(frames, nrow=2, col_labels=["original", f"{micromotion}, α = {alpha:+.2f}"])
+        direction = restrict_to_layers(directions[micromotion], groups[layers])
+        frames = render_edit(world, code, direction, [0.0, alpha], progress=False)[0]
+        where = "" if layers == "all" else f" ({layers} layers)"
+        show_grid(frames, nrow=2, col_labels=["original", f"{micromotion}{where}, α = {alpha:+.2f}"])
         if world.meter is not None:
             from .worlds.synthfaces.renderer import factor_index
             f = world.measure(frames)[:, factor_index(micromotion)]
@@ -120,4 +125,5 @@ def explorer(world, directions: dict, n_identities: int = 100, alpha_range=(-2.0
 
     return widgets.interactive(show, identity=widgets.IntSlider(0, 0, n_identities - 1),
                                micromotion=widgets.Dropdown(options=list(directions)),
-                               alpha=widgets.FloatSlider(value=1.0, min=alpha_range[0], max=alpha_range[1], step=0.1))
+                               alpha=widgets.FloatSlider(value=1.0, min=alpha_range[0], max=alpha_range[1], step=0.1),
+                               layers=widgets.Dropdown(options=list(groups)))

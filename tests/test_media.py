@@ -68,13 +68,20 @@ def test_show_grid_labels_rows_and_columns():
 def test_explorer_edits_and_reports_the_meter():
     pytest.importorskip("ipywidgets")
     world = worlds.load("synthfaces", device="cpu")
-    directions = {"smile": builtin_direction(world, "smile", progress=False)[0]}
+    directions = {"yaw": builtin_direction(world, "yaw", progress=False)[0]}
     ui = media.explorer(world, directions, n_identities=5)
     names = [c.description for c in ui.children[:-1]]
-    assert names == ["identity", "micromotion", "alpha"]
-    ui.children[2].value = 2.0                      # moving the α slider re-renders
-    title = plt.gcf()._suptitle.get_text()
-    before, after = (float(v) for v in title.split(": ")[1].split(" → "))
-    assert title.startswith("measured smile") and after > before + 0.1
-    plt.close("all")
+    assert names == ["identity", "micromotion", "alpha", "layers"]
+
+    def reading():
+        title = plt.gcf()._suptitle.get_text()
+        assert title.startswith("measured yaw")
+        before, after = (float(v) for v in title.split(": ")[1].split(" → "))
+        plt.close("all")
+        return after - before
+
+    ui.children[2].value = 2.0                      # moving the α slider re-renders: the head turns
+    assert reading() > 0.3
+    ui.children[3].value = "fine"                   # head turn lives in the coarse layers, not these
+    assert abs(reading()) < 0.05
 
