@@ -1,6 +1,7 @@
-"""Z, W and W+: where each W+ entry acts, style mixing, truncation sweeps.
+"""Z, W and W+: where each W+ entry acts, style mixing, truncation sweeps, edits kept on some layers.
 
-Taught in ``notebooks/01_generator.ipynb``.
+Taught in ``notebooks/01_generator.ipynb``; which layers carry each micromotion's edit in
+``notebooks/09_ablations.ipynb``.
 """
 from __future__ import annotations
 
