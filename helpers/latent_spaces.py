@@ -59,11 +59,11 @@ def parse_layers(spec: str, num_ws: int, size: int) -> list[int]:
 
 
 def restrict_to_layers(direction: torch.Tensor, layers) -> torch.Tensor:
-    """A W+ direction [num_ws, d] kept on the entries ``layers`` and zero elsewhere: the part of an
-    edit that acts through those layers only."""
+    """A W+ direction [..., num_ws, d] kept on the entries ``layers`` and zero elsewhere: the part of
+    an edit that acts through those layers only."""
     out = torch.zeros_like(direction)
     idx = list(layers)
-    out[idx] = direction[idx]
+    out[..., idx, :] = direction[..., idx, :]
     return out
 
 

@@ -50,3 +50,10 @@ def test_parse_layers_reads_groups_entries_and_ranges():
                          ("3-1", "empty range"), ("9-10", "outside this world's W\\+ entries 0-9")]:
         with pytest.raises(ValueError, match=message):
             ls.parse_layers(bad, 10, 64)
+
+
+def test_restrict_to_layers_keeps_only_those_entries_with_or_without_a_batch_axis():
+    d = torch.arange(1.0, 41.0).view(10, 4)
+    kept = ls.restrict_to_layers(d, [2, 5])
+    assert torch.equal(kept[[2, 5]], d[[2, 5]]) and kept.count_nonzero() == 8
+    assert torch.equal(ls.restrict_to_layers(d[None], [2, 5]), kept[None])
