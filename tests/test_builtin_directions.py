@@ -103,3 +103,24 @@ def test_the_readme_smile_example_smiles(world):
     smile = world.measure(frames)[:, factor_index("smile")]
     assert smile[-1] - smile[0] > 0.4, smile
     assert (torch.diff(smile) > -0.02).all(), smile
+
+
+def test_remade_directions_ship_with_their_hash_and_load_back(world, tmp_path, monkeypatch):
+    """`python -m helpers.directions` → data/ file + manifest entry → what `builtin_direction` serves."""
+    import shutil
+    monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(directions, "BUILTIN_CLIPS", dict(identities=1, n_frames=3, seed=1, steps=1, rank=1,
+                                                          rule="principal"))
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(shipped.MANIFEST, data / "MANIFEST.json")
+    monkeypatch.setattr(shipped, "DATA", data)
+    monkeypatch.setattr(shipped, "MANIFEST", data / "MANIFEST.json")
+    path = directions.write_builtin(world, progress=False)
+    assert path == data / directions.SHIPPED
+    entry = shipped.manifest()[directions.SHIPPED]
+    assert entry["made_by"] == "python -m helpers.directions" and entry["sha256"] == shipped.sha256_of(path)
+    written = torch.load(path, weights_only=True)["directions"]
+    for m in captions.TEMPLATES:
+        direction, how = directions.builtin_direction(world, m, progress=False)
+        assert torch.equal(direction, written[m]) and how["identities"] == 1 and how["shipped"]
