@@ -19,6 +19,7 @@ from pathlib import Path
 
 REPOSITORY = "micromotion-book/micromotion-book"  # GitHub owner/name: the one place it is written
 BRANCH = "main"
+COLAB_CLONE = "/content/micromotion-book"   # where the install cell clones the book on Colab
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 BADGE_TAG, INSTALL_TAG = "colab-badge", "colab-install"
 
@@ -29,11 +30,18 @@ def badge_source(name: str) -> str:
 
 
 def install_source() -> str:
-    # `!pip` inside an `if` is valid IPython; everywhere but Colab the cell does nothing.
-    return ("# On Colab, install this book's package; elsewhere it is already installed.\n"
+    # `!` lines inside an `if` are valid IPython; everywhere but Colab the cell does nothing. pip
+    # alone would not do on Colab: the synthfaces weights in data/ are not part of the package, so
+    # the book is cloned and installed editable (the `micromotion` command then finds them too),
+    # and the clone goes first on this kernel's path (an editable install is seen by new processes
+    # only). `clip` comes from clip-anytorch (`pip install clip` is an unrelated tool).
+    return ("# On Colab: fetch this book (its code and the synthfaces weights in data/) and install it;\n"
+            "# elsewhere it is already installed and this cell does nothing.\n"
             "import sys\n"
             'if "google.colab" in sys.modules:\n'
-            f'    !pip install -q "git+https://github.com/{REPOSITORY}"')
+            f"    !git clone -q --depth 1 https://github.com/{REPOSITORY} {COLAB_CLONE} 2>/dev/null || git -C {COLAB_CLONE} pull -q\n"
+            f"    !pip install -q -e {COLAB_CLONE} clip-anytorch\n"
+            f'    sys.path.insert(0, "{COLAB_CLONE}")')
 
 
 def tags(cell: dict) -> list:

@@ -50,3 +50,36 @@ def test_cells_without_an_id_get_one(tmp_path):
     assert run_badges("--check", path).returncode == 0
     ids = [c["id"] for c in json.loads(path.read_text())["cells"]]
     assert ids[2] == "cell-1" and len(set(ids)) == len(ids) == 5
+
+
+def test_the_colab_install_cell_brings_the_weights_and_puts_the_clone_first(tmp_path, monkeypatch):
+    """The install cell, run as IPython runs it, with this repository standing in for GitHub: the
+    clone holds data/ (pip alone would not install it) and is first on the kernel's path; run again,
+    it updates the clone instead of failing. pip is recorded, not run (no network here)."""
+    import types
+    from IPython.core.inputtransformer2 import TransformerManager
+    monkeypatch.setattr(sys, "path", [str(BADGES.parent), *sys.path])
+    import badges
+    root = BADGES.parent.parent
+    clone = tmp_path / "content" / "micromotion-book"
+    source = badges.install_source().replace(badges.COLAB_CLONE, str(clone)).replace(
+        f"https://github.com/{badges.REPOSITORY}", f"file://{root}")
+    code = TransformerManager().transform_cell(source)
+    shell, pips = [], []
+
+    class Kernel:
+        def system(self, command):
+            (pips if command.startswith("pip ") else shell).append(command)
+            if not command.startswith("pip "):
+                subprocess.run(command, shell=True, check=True)
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    for _ in range(2):                                   # a second run finds the clone and pulls
+        exec(code, {"get_ipython": Kernel})
+    assert len(shell) == 2 and pips == [f"pip install -q -e {clone} clip-anytorch"] * 2
+    assert sys.path[0] == str(clone) and (clone / "data" / "synthfaces_g.pt").is_file()
+    found = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                            "from helpers import shipped; print(shipped.verified('synthfaces_g.pt'))", str(clone)],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == str(clone / "data" / "synthfaces_g.pt")
