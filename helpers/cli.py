@@ -36,8 +36,12 @@ rendered clips of the micromotion on 8 held-out faces, inverted just like your i
 with the weights; on ffhq from text anchors of the paper's template for it (computed on first use,
 then cached under MICROMOTION_CACHE). Either way: robust PCA, then the first principal direction.
 
+--layers keeps the edit on some W+ entries (coarse, middle, fine, or entries like 0-3,8): a head
+turn lives in the coarse layers, eye closure in the fine ones (measured in the book's chapter 9).
+
 examples:
   micromotion edit face.png --micromotion smile --out edits/
+  micromotion edit face.png --micromotion yaw --layers coarse --out edits/
   micromotion edit photos/ --micromotion age --world ffhq --align --out edits/   # GPU machine
 """
 
