@@ -36,7 +36,7 @@ rendered clips of the micromotion on 8 held-out faces, inverted just like your i
 with the weights; on ffhq from text anchors of the paper's template for it (computed on first use,
 then cached under MICROMOTION_CACHE). Either way: robust PCA, then the first principal direction.
 
---layers keeps the edit on some W+ entries (coarse, middle, fine, or entries like 0-3,8): a head
+--layers keeps the edit on some W+ entries (coarse, middle, fine, or entries like 0-3,8): on synthfaces a head
 turn lives in the coarse layers, eye closure in the fine ones (measured in the book's chapter 9).
 
 examples:
