@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .latent_spaces import layer_groups, mix_styles, restrict_to_layers
+from .latent_spaces import layer_choices, layer_groups, mix_styles, restrict_to_layers
 from .worlds.synthfaces.renderer import FACTORS, IDENTITY_FACTORS, MICROMOTION_FACTORS, factor_index
 
 
@@ -84,9 +84,39 @@ def layer_group_scores(world, targets: torch.Tensor, direction: torch.Tensor, fa
     """:func:`score_direction` of the whole W+ direction ("all") and of its part on each layer group
     (coarse, middle, fine; the rest set to zero), at the same α: which layers carry the motion, and
     whether the parts add up to the whole (they do where the generator is linear enough there)."""
-    groups = {"all": range(world.num_ws), **layer_groups(world.num_ws, world.resolution)}
     return {name: score_direction(world, targets, restrict_to_layers(direction, layers), factor, alphas)
-            for name, layers in groups.items()}
+            for name, layers in layer_choices(world.num_ws, world.resolution).items()}
+
+
+@dataclass
+class LayerReading:
+    """What :func:`layer_group_scores` says of one direction.
+
+    ``main_group``: the group whose part raises the factor most; ``kept_share``: that part's slope
+    over the whole direction's; ``side_effects``: its identity + other-motion drift per unit slope
+    over the whole's (below 1: cleaner); ``parts_over_whole``: the groups' slopes summed over the
+    whole's (1 where the generator is linear along the edit; NaN where the whole hardly moves).
+    """
+
+    main_group: str
+    kept_share: float
+    side_effects: float
+    parts_over_whole: float
+
+
+def layer_reading(scores: dict[str, DirectionScore]) -> LayerReading:
+    """Read :func:`layer_group_scores`' output ("all" and one entry per layer group)."""
+    whole = scores["all"]
+    groups = [g for g in scores if g != "all"]
+    main = max(groups, key=lambda g: scores[g].slope)
+    cost = lambda s: (s.identity_drift + s.other_motion_drift) / max(s.slope, 1e-6)   # per unit rise
+    parts = sum(scores[g].slope for g in groups) / whole.slope if abs(whole.slope) > 0.02 else float("nan")
+    return LayerReading(main, scores[main].slope / whole.slope, cost(scores[main]) / cost(whole), parts)
+
+
+def storing_group(mixing: dict[str, torch.Tensor], factor: str) -> str:
+    """The layer group whose style mixing (:func:`style_mixing_effects`) changes ``factor`` most."""
+    return max(mixing, key=lambda g: float(mixing[g][factor_index(factor)]))
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -28,6 +28,11 @@ def layer_groups(num_ws: int, size: int) -> dict[str, list[int]]:
     return out
 
 
+def layer_choices(num_ws: int, size: int) -> dict[str, list[int]]:
+    """Where an edit can be kept: "all" entries, then each layer group of :func:`layer_groups`."""
+    return {"all": list(range(num_ws)), **layer_groups(num_ws, size)}
+
+
 def mix_styles(ws_a: torch.Tensor, ws_b: torch.Tensor, layers) -> torch.Tensor:
     """W+ of A [n, num_ws, d] with the entries ``layers`` taken from B (broadcast over n)."""
     out = ws_a.clone()

@@ -107,9 +107,9 @@ def explorer(world, directions: dict, n_identities: int = 100, alpha_range=(-2.0
     generator)."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from .latent_spaces import layer_groups, restrict_to_layers
+    from .latent_spaces import layer_choices, restrict_to_layers
     from .transfer import render_edit
-    groups = {"all": list(range(world.num_ws)), **layer_groups(world.num_ws, world.resolution)}
+    groups = layer_choices(world.num_ws, world.resolution)
 
     def show(identity=0, micromotion=next(iter(directions)), alpha=1.0, layers="all"):
         code = world.sample_wplus(1, seed=seed + identity)

@@ -82,3 +82,21 @@ def test_layer_group_scores_find_the_layers_that_carry_the_motion(world):
     assert scores["all"].slope > 0.5 and scores["middle"].slope == pytest.approx(scores["all"].slope, abs=1e-6)
     for group in ("coarse", "fine"):                  # the renderer's per-row noise: not exactly 0
         assert abs(scores[group].slope) < 0.01 and scores[group].monotonic == 0
+
+
+def _score(slope, drift=0.0):
+    return evaluation.DirectionScore("smile", slope, 1.0, drift, drift, torch.zeros(1, 5))
+
+
+def test_layer_reading_names_the_main_group_and_what_it_keeps():
+    scores = {"all": _score(0.4, 0.04), "coarse": _score(0.02, 0.03), "middle": _score(0.3, 0.01),
+              "fine": _score(0.1, 0.01)}
+    r = evaluation.layer_reading(scores)
+    assert r.main_group == "middle" and r.kept_share == pytest.approx(0.75)
+    assert r.side_effects == pytest.approx((0.02 / 0.3) / (0.08 / 0.4))
+    assert r.parts_over_whole == pytest.approx(0.42 / 0.4)
+    still = evaluation.layer_reading({**scores, "all": _score(0.01, 0.01)})
+    assert np.isnan(still.parts_over_whole)
+    mixing = {"coarse": torch.zeros(len(FACTORS)), "middle": torch.zeros(len(FACTORS)), "fine": torch.zeros(len(FACTORS))}
+    mixing["fine"][renderer.factor_index("smile")] = 0.2
+    assert evaluation.storing_group(mixing, "smile") == "fine"
