@@ -25,10 +25,11 @@ def batch_gradient(loss_of, codes):
     CPU with several torch threads the batch is split into one chunk per thread, each run on one
     thread: a batch of small convolutions keeps the cores busier split by rows than split inside
     every op (~10–15 % faster on 2 cores, ``bench/anchors.py``). Elsewhere: one call on the batch.
+    The worker threads persist between calls: a fresh thread's first ops pay for setting up its
+    per-thread state, which at one call per optimisation step cost a fifth of the step.
     """
     import numpy as np
     import torch
-    from concurrent.futures import ThreadPoolExecutor
 
     def gradient(rows):
         leaf = codes[rows].detach().requires_grad_(True)
@@ -42,7 +43,18 @@ def batch_gradient(loss_of, codes):
     cuts = np.linspace(0, len(codes), parts + 1).astype(int)
     torch.set_num_threads(1)                 # process-wide: each chunk's ops stay on its own thread
     try:
-        with ThreadPoolExecutor(parts) as pool:
-            return torch.cat(list(pool.map(gradient, [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])])))
+        chunks = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+        return torch.cat(list(_workers(parts).map(gradient, chunks)))
     finally:
         torch.set_num_threads(threads)
+
+
+_POOLS = {}
+
+
+def _workers(n: int):
+    """A thread pool of ``n`` workers, made once per process and reused."""
+    from concurrent.futures import ThreadPoolExecutor
+    if n not in _POOLS:
+        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="batch_gradient")
+    return _POOLS[n]

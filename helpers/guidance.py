@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def clip_image_input(images: torch.Tensor, resolution: int = 224) -> torch.Tensor:
@@ -66,3 +67,32 @@ def identity_loss(embed, images: torch.Tensor, reference: torch.Tensor) -> torch
         with torch.no_grad():
             reference = embed(reference)
     return 1 - F.cosine_similarity(a, reference.expand_as(a), dim=1)
+
+
+class PatchEmbedding(nn.Conv2d):
+    """A convolution whose stride equals its kernel (a ViT's patch embedding), computed as one matrix
+    product over the image's patches: the same numbers, and on a CPU a 3-4x faster gradient than the
+    convolution's (which the text-anchor optimisation needs at every step)."""
+
+    def forward(self, x):
+        kh, kw = self.kernel_size
+        if (self.stride != self.kernel_size or self.padding != (0, 0) or self.dilation != (1, 1)
+                or self.groups != 1 or x.dim() != 4):
+            return super().forward(x)
+        b, c, h, w = x.shape
+        gh, gw = h // kh, w // kw                          # like the conv, a partial patch is dropped
+        patches = x[:, :, :gh * kh, :gw * kw].reshape(b, c, gh, kh, gw, kw)
+        patches = patches.permute(0, 2, 4, 1, 3, 5).reshape(b, gh * gw, c * kh * kw)
+        out = patches @ self.weight.reshape(self.out_channels, -1).T
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(b, gh, gw, -1).permute(0, 3, 1, 2)
+
+
+def with_fast_patch_embedding(model):
+    """``model`` (a `clip` CLIP with a ViT) with its patch convolution as :class:`PatchEmbedding`:
+    same parameters, same state-dict keys, same outputs. Other models are returned unchanged."""
+    conv = getattr(getattr(model, "visual", None), "conv1", None)
+    if type(conv) is nn.Conv2d:
+        conv.__class__ = PatchEmbedding                   # adds no state: parameters stay shared
+    return model

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 BLUR_KERNEL = (1, 3, 3, 1)
+CHANNELS_LAST_ON_CPU = True    # CPU convolutions run up to 2x faster on channels-last feature maps
 
 
 # --------------------------------------------------------------------------- low-level ops
@@ -35,6 +36,7 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     CUDA op of the StyleGAN2 code for symmetric kernels.
     """
     b, c, h, w = x.shape
+    layout = memory_format(x)
     if up > 1:
         x = x.reshape(b, c, h, 1, w, 1)
         x = F.pad(x, (0, up - 1, 0, 0, 0, up - 1))
@@ -45,7 +47,26 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     x = F.conv2d(x, k, groups=c)
     if down > 1:
         x = x[:, :, ::down, ::down]
-    return x
+    return x.contiguous(memory_format=layout)
+
+
+def memory_format(x: torch.Tensor) -> torch.memory_format:
+    """``channels_last`` if ``x`` [b, c, h, w] is stored that way, else the default layout."""
+    cl = x.dim() == 4 and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if cl and not x.is_contiguous() else torch.contiguous_format
+
+
+def pointwise(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """A 1×1 convolution with one weight per sample: ``x`` [b, in, h, w], ``weight`` [b, out, in].
+
+    One batched matrix product in the layout ``x`` has (no scaled copy of ``x``, unlike modulating
+    the input first): the ToRGB layers' modulated convolution.
+    """
+    b, c, h, w = x.shape
+    if memory_format(x) == torch.channels_last:          # stored as [b, h, w, in]
+        out = x.permute(0, 2, 3, 1).reshape(b, h * w, c) @ weight.transpose(1, 2)
+        return out.view(b, h, w, -1).permute(0, 3, 1, 2)
+    return (weight @ x.reshape(b, c, h * w)).view(b, -1, h, w)
 
 
 def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor, slope: float = 0.2,
@@ -149,21 +170,13 @@ class ModulatedConv2d(nn.Module):
         paper's form, fast on GPU); otherwise the style scales the input and demodulation scales
         the output, so one shared-weight conv serves the whole batch (several times faster on CPU).
         """
-        b, c, h, w = x.shape
-        s = self.modulation(style)                                     # [b, in]
         if fused is None:
             fused = x.device.type != "cpu"
         if not fused:
-            weight = self.scale * self.weight[0]                      # [out, in, k, k]
-            x = x * s[:, :, None, None]
-            if self.upsample:
-                out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
-            else:
-                out = F.conv2d(x, weight, padding=self.padding)
-            if self.demodulate:
-                d = torch.rsqrt((weight.pow(2).sum([2, 3])[None] * s[:, None, :].pow(2)).sum(2) + 1e-8)
-                out = out * d[:, :, None, None]
-            return out
+            out, d = self.shared_weight_conv(x, style)
+            return out if d is None else out * d[:, :, None, None]
+        b, c, h, w = x.shape
+        s = self.modulation(style)                                     # [b, in]
         weight = self.scale * self.weight * s.view(b, 1, c, 1, 1)      # [b, out, in, k, k]
         if self.demodulate:
             weight = weight * torch.rsqrt(weight.pow(2).sum([2, 3, 4], keepdim=True) + 1e-8)
@@ -177,6 +190,21 @@ class ModulatedConv2d(nn.Module):
         weight = weight.reshape(b * self.out_ch, c, k, k)
         out = F.conv2d(x, weight, padding=self.padding, groups=b)
         return out.view(b, self.out_ch, h, w)
+
+    def shared_weight_conv(self, x, style):
+        """The unfused form, before demodulation: (conv of the style-scaled input, the
+        demodulation factors [b, out] or None), so that a caller can fold them into later steps."""
+        s = self.modulation(style)                                     # [b, in]
+        weight = self.scale * self.weight[0]                          # [out, in, k, k]
+        if self.kernel_size == 1 and not self.upsample:
+            out = pointwise(x, weight[:, :, 0, 0][None] * s[:, None, :])
+        elif self.upsample:
+            out = self.blur(F.conv_transpose2d(x * s[:, :, None, None], weight.transpose(0, 1), stride=2))
+        else:
+            out = F.conv2d(x * s[:, :, None, None], weight, padding=self.padding)
+        if not self.demodulate:
+            return out, None
+        return out, torch.rsqrt((weight.pow(2).sum([2, 3])[None] * s[:, None, :].pow(2)).sum(2) + 1e-8)
 
 
 class NoiseInjection(nn.Module):
@@ -209,7 +237,17 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_ch)
 
     def forward(self, x, style, noise=None):
-        return self.activate(self.noise(self.conv(x, style), noise))
+        if x.device.type != "cpu":
+            return self.activate(self.noise(self.conv(x, style), noise))
+        # On a CPU the elementwise passes over the feature maps cost as much as the convolution:
+        # demodulation, noise, bias and the activation's gain √2 (leaky_relu(a)·√2 =
+        # leaky_relu(√2·a)) become one addcmul, then the activation: 2 passes instead of 5.
+        out, d = self.conv.shared_weight_conv(x, style)
+        if noise is None:
+            noise = out.new_empty(out.shape[0], 1, *out.shape[2:]).normal_()
+        gain = math.sqrt(2)
+        shift = gain * (self.noise.weight * noise + self.activate.bias.view(1, -1, 1, 1))
+        return F.leaky_relu(torch.addcmul(shift, out, gain * d[:, :, None, None]), 0.2)
 
 
 class ToRGB(nn.Module):
@@ -333,8 +371,10 @@ class Generator(nn.Module):
             else:
                 raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
         b = ws.shape[0]
-        noise = [n if n is None or n.shape[0] == b else n.expand(b, -1, -1, -1) for n in noise]
-        out = self.conv1(self.input(b), ws[:, 0], noise[0])
+        x = self.input(b)
+        if x.device.type == "cpu" and CHANNELS_LAST_ON_CPU:       # the layout then propagates
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.conv1(x, ws[:, 0], noise[0])
         skip = self.to_rgb1(out, ws[:, 1])
         i = 1
         for conv_up, conv, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2],
@@ -343,7 +383,7 @@ class Generator(nn.Module):
             out = conv(out, ws[:, i + 1], n2)
             skip = to_rgb(out, ws[:, i + 2], skip)
             i += 2
-        return skip
+        return skip.contiguous()
 
     def forward(self, latent: torch.Tensor, input_space: str = "z", truncation: float = 1.0,
                 truncation_latent: torch.Tensor | None = None, noise_mode: str = "const",

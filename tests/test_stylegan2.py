@@ -156,6 +156,53 @@ def test_fused_and_unfused_modulation_agree():
             assert (a - b).abs().max() < 1e-5 * b.abs().max()
 
 
+def test_cpu_styled_conv_folds_the_elementwise_steps_exactly():
+    """On a CPU a styled conv folds demodulation, noise, bias and the activation's gain into one
+    addcmul: the same values and gradients (input, style, every parameter) as the module chain,
+    with the stored noise, a per-sample noise and fresh random noise."""
+    g = small().eval().requires_grad_(True)
+    ws = g.latent_to_wplus(z_from_seed(5, 2, 32)).detach()
+    for name, p in g.named_parameters():          # noise strengths and biases start at 0: wake them
+        if name.endswith("noise.weight") or name.endswith("activate.bias"):
+            p.data.normal_(0, 0.5)
+    styled = [m for m in g.modules() if type(m).__name__ == "StyledConv"]
+    assert any(m.conv.upsample for m in styled)
+    for m in styled:
+        x = torch.randn(2, m.conv.in_ch, 8, 8, requires_grad=True)
+        s = ws[:, 0].clone().requires_grad_(True)
+        size = 16 if m.conv.upsample else 8
+        for noise in (torch.randn(1, 1, size, size), torch.randn(2, 1, size, size), None):
+            params = [x, s, *m.parameters()]
+            torch.manual_seed(0)
+            fast = m(x, s, noise)
+            torch.manual_seed(0)
+            chain = m.activate(m.noise(m.conv(x, s), noise))
+            assert (fast - chain).abs().max() < 1e-5 * chain.abs().max()
+            for a, b in zip(torch.autograd.grad(fast.pow(2).sum(), params),
+                            torch.autograd.grad(chain.pow(2).sum(), params)):
+                assert (a - b).abs().max() <= 1e-5 * b.abs().max() + 1e-7
+
+
+def test_cpu_layout_changes_no_number(monkeypatch):
+    """The CPU path computes in channels-last layout; images come back in the default layout and
+    equal the default-layout computation, and the FIR filter keeps whichever layout it is given."""
+    from helpers.stylegan2 import make_kernel, upfirdn2d
+    g = small().eval()
+    ws = g.latent_to_wplus(z_from_seed(6, 3, 32))
+    img = g.synthesis(ws)
+    assert img.is_contiguous()
+    x = torch.randn(2, 5, 8, 8)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    k = make_kernel((1, 3, 3, 1))
+    for up, pad in ((1, (2, 1)), (2, (2, 1))):
+        a, b = upfirdn2d(x, k, up=up, pad=pad), upfirdn2d(cl, k, up=up, pad=pad)
+        assert a.is_contiguous() and b.is_contiguous(memory_format=torch.channels_last)
+        assert torch.allclose(a, b, atol=1e-6)
+    monkeypatch.setattr("helpers.stylegan2.CHANNELS_LAST_ON_CPU", False)
+    plain = g.synthesis(ws)
+    assert (img - plain).abs().max() < 1e-5
+
+
 def test_bad_latent_shape_is_clear():
     g = small()
     with pytest.raises(ValueError, match="expected W"):

@@ -98,6 +98,18 @@ def test_meter_reads_micromotions_on_held_out_renders(meter):
     assert np.mean([r2[k] for k in renderer.IDENTITY_FACTORS]) > 0.8
 
 
+def test_meter_reads_the_same_in_either_memory_layout(meter):
+    """On a CPU the meter computes in channels-last layout (faster convolutions): same readings
+    and gradients as the default layout."""
+    x = renderer.render(renderer.sample_factors(4, seed=3)).requires_grad_(True)
+    fast = meter.features(x)
+    plain = meter.neck(meter.body(x.contiguous()))       # _prepare skipped: the default layout
+    assert torch.allclose(fast, plain, atol=1e-5)
+    ga, = torch.autograd.grad(fast.sum(), x)
+    gb, = torch.autograd.grad(plain.sum(), x)
+    assert torch.allclose(ga, gb, atol=1e-5 * float(gb.abs().max()))
+
+
 def test_shipped_weights_are_hash_checked(tmp_path, monkeypatch):
     for name in ("synthfaces_g.pt", "synthfaces_meter.pt"):
         assert shipped.verified(name).exists()

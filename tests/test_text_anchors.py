@@ -58,15 +58,33 @@ def threads(request):
 
 
 def test_batched_anchors_equal_the_sequential_loop(world, threads):
+    """The batched loss gives every code the gradient it gets alone (to float rounding), and six
+    Adam steps land where the one-by-one loop lands. Adam divides each gradient entry by its own
+    size, so an entry whose gradient is ~1e-7 (a few here) turns a 1e-9 rounding difference into
+    ~1e-5 of its step: all but those entries agree to 1e-5, and none by more than 1e-3 of the move."""
+    from helpers.device import batch_gradient
     g = world.generator
     starts = g.to_wplus(g.mapping(z_from_seed(1, 2, 32))).clone()
     prompts = ["A person with no smile", "A person with 50% smile", "A person with 100% smile"]
-    batch = anchors.optimise_prompts(world, starts.repeat_interleave(3, 0), prompts * 2, steps=6,
-                                     progress=False)
+    w0 = starts.repeat_interleave(3, 0)
+    texts = world.encode_text(prompts * 2)
+
+    def loss_of(codes, rows):
+        return world.clip_loss(g.synthesis(codes), texts[rows])
+
+    together = batch_gradient(loss_of, w0)
+    alone = torch.cat([batch_gradient(lambda c, r, j=j: loss_of(c, slice(j, j + 1)), w0[j:j + 1])
+                       for j in range(len(w0))])
+    assert (together - alone).abs().max() < 1e-5 * alone.abs().max()
+
+    batch = anchors.optimise_prompts(world, w0, prompts * 2, steps=6, progress=False)
     one_by_one = torch.cat([anchors.optimise_prompts(world, starts[i:i + 1], [p], steps=6, progress=False)
                             for i in range(2) for p in prompts])
-    assert torch.allclose(batch, one_by_one, atol=1e-5)
-    assert not torch.allclose(batch, starts.repeat_interleave(3, 0))  # it moved
+    moved = (batch - w0).abs().max()
+    assert moved > 0.1                                                   # it moved
+    gap = (batch - one_by_one).abs()
+    assert gap.max() < 1e-3 * moved
+    assert (gap > 1e-5).float().mean() < 1e-3
 
 
 def test_text_anchor_matrix_layout_and_cache(world, tmp_path, monkeypatch):

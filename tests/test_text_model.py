@@ -57,6 +57,33 @@ def test_clip_loss_from_encoded_texts_and_identity_from_embeddings_match():
                           guidance.identity_loss(embed, images, embed(reference)))
 
 
+def test_patch_embedding_as_a_matrix_product_equals_the_convolution():
+    """The ViT's patch convolution, swapped for one matrix product over patches: same state-dict
+    keys, same outputs and input gradients (a partial last patch dropped like the conv does);
+    convolutions that are not patch embeddings are left alone."""
+    from torch import nn
+    from helpers import guidance
+    torch.manual_seed(0)
+    model = text_model.build().eval()
+    keys = set(model.state_dict())
+    x = torch.rand(2, 3, 112, 112, requires_grad=True)
+    before = model.encode_image(x)
+    g_before, = torch.autograd.grad(before.sum(), x)
+    assert guidance.with_fast_patch_embedding(model) is model
+    assert type(model.visual.conv1) is guidance.PatchEmbedding and set(model.state_dict()) == keys
+    after = model.encode_image(x)
+    g_after, = torch.autograd.grad(after.sum(), x)
+    assert torch.allclose(after, before, atol=1e-5) and torch.allclose(g_after, g_before, atol=1e-6)
+    conv = nn.Conv2d(3, 4, 5, stride=5, bias=True)
+    y = torch.rand(1, 3, 23, 21)
+    reference = conv(y)
+    conv.__class__ = guidance.PatchEmbedding
+    assert torch.allclose(conv(y), reference, atol=1e-6)
+    other = nn.Conv2d(3, 4, 3, padding=1)
+    guidance.with_fast_patch_embedding(other)
+    assert type(other) is nn.Conv2d
+
+
 def test_clip_loss_pairs_and_broadcasts():
     torch.manual_seed(0)
     model = text_model.build().eval()

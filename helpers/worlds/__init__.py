@@ -402,8 +402,9 @@ def _load_clip(device):
         raise ImportError("the ffhq world's text model is CLIP ViT-B/32 from the `clip` package, whose "
                           "clip.load needs torchvision: pip install torchvision, and pip install --no-deps "
                           "clip-anytorch ftfy regex (`pip install clip` is an unrelated tool)") from err
+    from ..guidance import with_fast_patch_embedding
     model, _ = clip.load("ViT-B/32", device=device, jit=False)
-    return model.eval().requires_grad_(False)
+    return with_fast_patch_embedding(model.eval().requires_grad_(False))
 
 
 def _load_ffhq(dev, config: dict | None = None, encoder_input: int | None = None) -> World:

@@ -59,6 +59,8 @@ class FactorMeter(nn.Module):
         if images.shape[-1] != self.size or images.shape[-2] != self.size:
             images = F.interpolate(images, size=(self.size, self.size), mode="bilinear",
                                    align_corners=False, antialias=True)
+        if images.device.type == "cpu":        # CPU convolutions are up to 3x faster in this layout
+            images = images.contiguous(memory_format=torch.channels_last)
         return images
 
     def features(self, images):

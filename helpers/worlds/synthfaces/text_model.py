@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ...files import atomic_write, snapshot
-from ...guidance import clip_image_input, clip_loss
+from ...guidance import clip_image_input, clip_loss, with_fast_patch_embedding
 from ...shipped import record, verified
 from . import captions, renderer
 
@@ -92,7 +92,7 @@ def load_text_model(path=None, device="cpu"):
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = build()
     model.load_state_dict({k: v.float() for k, v in state["model"].items()})
-    return model.eval().requires_grad_(False).to(device)
+    return with_fast_patch_embedding(model.eval().requires_grad_(False).to(device))
 
 
 def training_batch(step: int, batch: int, seed: int = 0):
