@@ -143,6 +143,50 @@ def outlier_study(anchors: torch.Tensor, outlier_rows, rank: int = 4, fraction: 
     return out
 
 
+@dataclass
+class RoundingSensitivity:
+    """How much a text-made result moves when the start code moves by float rounding.
+
+    ``base``: the score of the direction from the given anchors; ``nudged``: the scores of the
+    directions from anchors remade from the start code plus ``scale``·N(0, 1) (one per repeat);
+    ``cosines``: each nudged direction against the base one; ``gaps``: how far each nudged anchor
+    set lands from the base one, as a fraction of how far the base anchors moved.
+    """
+
+    factor: str
+    base: DirectionScore
+    nudged: list
+    cosines: list
+    gaps: list
+
+    @property
+    def monotonic_range(self) -> tuple[float, float]:
+        values = [self.base.monotonic] + [n.monotonic for n in self.nudged]
+        return min(values), max(values)
+
+
+def rounding_sensitivity(world, anchors: torch.Tensor, template: str, factor: str, targets: torch.Tensor,
+                         repeats: int = 3, scale: float = 1e-6, seed: int = 0, rank: int = 4,
+                         rule: str = "principal", steps: int = 40) -> RoundingSensitivity:
+    """Remake one identity's text anchors [rows, num_ws, d] from start codes nudged by ``scale``
+    (far below any meaningful change; about what another device's rounding does over 40 Adam steps)
+    and score every resulting direction on ``targets``: the spread is the result's own noise."""
+    from .anchors import text_anchors
+    from .decomposition import direction_from_anchors
+    start = anchors[0]
+    noise = torch.from_numpy(np.random.RandomState(seed).randn(repeats, *start.shape).astype(np.float32))
+    remade = text_anchors(world, start[None] + scale * noise, template, steps=steps, progress=False)
+    base_dir = direction_from_anchors(anchors, rank=rank, rule=rule)
+    moved = float((anchors[1:] - start).norm())
+    scores, cosines, gaps = [], [], []
+    for a in remade:
+        d = direction_from_anchors(a, rank=rank, rule=rule)
+        scores.append(score_direction(world, targets, d, factor))
+        cosines.append(cosine(d, base_dir))
+        gaps.append(float((a[1:] - anchors[1:]).norm()) / max(moved, 1e-12))
+    return RoundingSensitivity(factor, score_direction(world, targets, base_dir, factor), scores, cosines, gaps)
+
+
 def random_pair_direction(anchors: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """The paper's ablation: the direction between two randomly chosen anchors (ordered by degree),
     instead of one read off the robust low-rank subspace."""

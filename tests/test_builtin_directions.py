@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import directions, evaluation, shipped, worlds
+from helpers import anchors, directions, evaluation, shipped, worlds
 from helpers.worlds.synthfaces import captions, renderer
 
 
@@ -124,3 +124,21 @@ def test_remade_directions_ship_with_their_hash_and_load_back(world, tmp_path, m
     for m in captions.TEMPLATES:
         direction, how = directions.builtin_direction(world, m, progress=False)
         assert torch.equal(direction, written[m]) and how["identities"] == 1 and how["shipped"]
+
+
+def test_rounding_sensitivity_separates_noise_from_result(world, tmp_path, monkeypatch):
+    """A zero nudge remakes the very anchors (cosine 1, no gap, the same score); a nudge as large as
+    the codes themselves lands elsewhere; every repeat is scored on the same targets."""
+    monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path))
+    start = world.sample_wplus(1, seed=3)
+    template = captions.TEMPLATES["anger"]
+    base = anchors.text_anchors(world, start, template, steps=4, progress=False)[0]
+    targets = world.sample_wplus(4, seed=9)
+    same = evaluation.rounding_sensitivity(world, base, template, "anger", targets, repeats=1, scale=0.0, steps=4)
+    assert same.cosines == [pytest.approx(1.0)] and same.gaps == [0.0]
+    assert same.nudged[0].slope == pytest.approx(same.base.slope)
+    far = evaluation.rounding_sensitivity(world, base, template, "anger", targets, repeats=2, scale=1.0, steps=4)
+    assert len(far.nudged) == len(far.cosines) == len(far.gaps) == 2
+    assert min(far.gaps) > 0.5 and max(far.cosines) < 0.999
+    lo, hi = far.monotonic_range
+    assert 0 <= lo <= far.base.monotonic <= hi <= 1
