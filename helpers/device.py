@@ -1,6 +1,8 @@
 """Pick a torch device without hard-coding one: CUDA when present, then Apple MPS, else CPU."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 
 def pick_device(device: str | None = "auto"):
     """``"auto"``/None → the best available device; any other string is validated and returned."""
@@ -49,12 +51,8 @@ def batch_gradient(loss_of, codes):
         torch.set_num_threads(threads)
 
 
-_POOLS = {}
-
-
+@lru_cache(maxsize=None)
 def _workers(n: int):
     """A thread pool of ``n`` workers, made once per process and reused."""
     from concurrent.futures import ThreadPoolExecutor
-    if n not in _POOLS:
-        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="batch_gradient")
-    return _POOLS[n]
+    return ThreadPoolExecutor(n, thread_name_prefix="batch_gradient")

@@ -119,6 +119,23 @@ def storing_group(mixing: dict[str, torch.Tensor], factor: str) -> str:
     return max(mixing, key=lambda g: float(mixing[g][factor_index(factor)]))
 
 
+def variant_reading(by_family: dict, by_rule: dict, moves: float = 0.02) -> tuple[list, list, dict]:
+    """Chapter 9's reading of the template-family and rule ablations, from ``{motion: {variant:
+    (monotonic, slope)}}`` with variants percentages/adjectives and last_minus_first/principal.
+
+    Returns the motions whose direction moves the factor at all (|slope| > ``moves`` with either
+    family), those of them whose two families' slopes differ by more than half the larger, and the
+    principal rule's slope over last−first's per moving motion (where last−first moves)."""
+    def larger(m):
+        return max(abs(by_family[m]["percentages"][1]), abs(by_family[m]["adjectives"][1]))
+    moving = [m for m in by_family if larger(m) > moves]
+    sensitive = [m for m in moving
+                 if abs(by_family[m]["percentages"][1] - by_family[m]["adjectives"][1]) > 0.5 * larger(m)]
+    gain = {m: by_rule[m]["principal"][1] / by_rule[m]["last_minus_first"][1] for m in moving
+            if abs(by_rule[m]["last_minus_first"][1]) > moves}
+    return moving, sensitive, gain
+
+
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     """Cosine similarity of two directions, flattened."""
     a, b = a.reshape(-1).double(), b.reshape(-1).double()

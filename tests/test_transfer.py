@@ -100,3 +100,15 @@ def test_layer_reading_names_the_main_group_and_what_it_keeps():
     mixing = {"coarse": torch.zeros(len(FACTORS)), "middle": torch.zeros(len(FACTORS)), "fine": torch.zeros(len(FACTORS))}
     mixing["fine"][renderer.factor_index("smile")] = 0.2
     assert evaluation.storing_group(mixing, "smile") == "fine"
+
+
+def test_variant_reading_finds_moving_sensitive_and_rule_gain():
+    by_family = {"smile": {"percentages": (0.5, 0.10), "adjectives": (0.5, 0.09)},
+                 "anger": {"percentages": (0.9, 0.30), "adjectives": (0.9, 0.10)},
+                 "yaw": {"percentages": (0.0, 0.01), "adjectives": (0.0, -0.01)}}
+    by_rule = {"smile": {"last_minus_first": (0.5, 0.10), "principal": (0.6, 0.20)},
+               "anger": {"last_minus_first": (0.9, 0.01), "principal": (0.9, 0.40)},
+               "yaw": {"last_minus_first": (0.0, 0.01), "principal": (0.0, 0.05)}}
+    moving, sensitive, gain = evaluation.variant_reading(by_family, by_rule)
+    assert moving == ["smile", "anger"] and sensitive == ["anger"]
+    assert gain == {"smile": pytest.approx(2.0)}          # anger's last−first hardly moves: no ratio
