@@ -5,11 +5,12 @@ one run, how long each takes forward and backward on synthfaces at a batch of 11
 size), interleaved over rounds, medians and the ratio plain / ours:
 
 - generator synthesis in channels-last layout vs the default layout (``CHANNELS_LAST_ON_CPU``);
-- one 64-px styled conv: demodulation, noise, bias and gain folded into one ``addcmul`` vs the chain
-  of modules;
+- one 64-px styled conv: demodulation, noise, bias and gain folded into one scale and one shift
+  (in place) vs the chain of modules;
 - ToRGB's modulated 1×1 conv as a batched matmul vs modulating the input and convolving;
 - CLIP's patch embedding as a matmul vs the convolution;
-- the factor meter in channels-last vs the default layout;
+- the factor meter in channels-last vs the default layout, and with its BatchNorms folded into the
+  convs (eval mode) vs run as modules;
 - ``batch_gradient`` with its persistent worker threads vs a fresh pool per call (2 threads).
 
     .venv/bin/python bench/cpu_paths.py [--rounds 5]
@@ -98,7 +99,7 @@ def main():
     persistent = device._workers
     pairs = {
         "generator layout (channels-last)": (layout(False), layout(True)),
-        "styled conv (one addcmul)": (
+        "styled conv (scale + shift in place)": (
             lambda: backward_of(lambda x, s: styled.activate(styled.noise(styled.conv(x, s), noise)), x64, ws[:, -2]),
             lambda: backward_of(lambda x, s: styled(x, s, noise), x64, ws[:, -2])),
         "ToRGB 1x1 (batched matmul)": (
@@ -108,7 +109,10 @@ def main():
                                 x64, to_rgb.modulation(ws[:, -1]))),
         "CLIP patch embedding (matmul)": (patch(torch.nn.Conv2d), patch(guidance.PatchEmbedding)),
         "meter layout (channels-last)": (
-            lambda: backward_of(lambda x: meter.neck(meter.body(x.contiguous())), images),
+            lambda: backward_of(lambda x: meter.neck(meter._folded_body(x.contiguous())), images),
+            lambda: backward_of(meter.features, images)),
+        "meter BatchNorm folded into convs": (
+            lambda: backward_of(lambda x: meter.neck(meter.body(meter._prepare(x))), images),
             lambda: backward_of(meter.features, images)),
         "row-split workers (persistent, 2 threads)": (pool(FreshPool), pool(persistent)),
     }

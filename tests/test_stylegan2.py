@@ -158,7 +158,7 @@ def test_fused_and_unfused_modulation_agree():
 
 def test_cpu_styled_conv_folds_the_elementwise_steps_exactly():
     """On a CPU a styled conv folds demodulation, noise, bias and the activation's gain into one
-    addcmul: the same values and gradients (input, style, every parameter) as the module chain,
+    scale and one shift: the same values and gradients (input, style, every parameter) as the chain,
     with the stored noise, a per-sample noise and fresh random noise."""
     g = small().eval().requires_grad_(True)
     ws = g.latent_to_wplus(z_from_seed(5, 2, 32)).detach()
@@ -189,7 +189,14 @@ def test_cpu_layout_changes_no_number(monkeypatch):
     from helpers.stylegan2 import make_kernel, upfirdn2d
     g = small().eval()
     ws = g.latent_to_wplus(z_from_seed(6, 3, 32))
+    layouts = []                 # every styled conv's output, up to the last one, in channels-last
+    hooks = [m.register_forward_hook(lambda m, i, out: layouts.append(
+        out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()))
+        for m in g.convs]
     img = g.synthesis(ws)
+    for h in hooks:
+        h.remove()
+    assert layouts == [True] * len(g.convs)
     assert img.is_contiguous()
     x = torch.randn(2, 5, 8, 8)
     cl = x.contiguous(memory_format=torch.channels_last)

@@ -99,8 +99,9 @@ def test_meter_reads_micromotions_on_held_out_renders(meter):
 
 
 def test_meter_reads_the_same_in_either_memory_layout(meter):
-    """On a CPU the meter computes in channels-last layout (faster convolutions): same readings
-    and gradients as the default layout."""
+    """On a CPU the meter computes in channels-last layout (faster convolutions), and in eval mode
+    with its BatchNorms folded into the convs: same readings and gradients as the module chain in
+    the default layout."""
     x = renderer.render(renderer.sample_factors(4, seed=3)).requires_grad_(True)
     fast = meter.features(x)
     plain = meter.neck(meter.body(x.contiguous()))       # _prepare skipped: the default layout

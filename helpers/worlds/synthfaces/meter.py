@@ -29,6 +29,7 @@ DATA = Path(__file__).resolve().parents[3] / "data"
 METER_PATH = DATA / "synthfaces_meter.pt"
 STYLE_WEIGHTS = {"photo": 0.4, "painting": 0.2, "cartoon": 0.2, "sculpture": 0.2}
 HELD_OUT_SEED = 424242  # renders for evaluation use seeds no training batch uses
+FOLD_BATCHNORM = True   # in eval mode, fold each BatchNorm into its conv (same map, faster)
 
 
 def _block(cin, cout):
@@ -64,7 +65,24 @@ class FactorMeter(nn.Module):
         return images
 
     def features(self, images):
-        return self.neck(self.body(self._prepare(images)))
+        x = self._prepare(images)
+        return self.neck(self.body(x) if self.training or not FOLD_BATCHNORM else self._folded_body(x))
+
+    def _folded_body(self, x):
+        """The body in eval mode with each BatchNorm folded into the conv before it: the same affine
+        map, one pass over the feature maps fewer forward and backward (the text anchors' gradient)."""
+        layers = [m for block in self.body for m in (block if isinstance(block, nn.Sequential) else [block])]
+        for i, m in enumerate(layers):
+            if isinstance(m, nn.BatchNorm2d):
+                continue
+            after = layers[i + 1] if i + 1 < len(layers) else None
+            if isinstance(m, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
+                scale = after.weight * torch.rsqrt(after.running_var + after.eps)
+                x = F.conv2d(x, m.weight * scale[:, None, None, None],
+                             (m.bias - after.running_mean) * scale + after.bias, m.stride, m.padding)
+            else:
+                x = m(x)
+        return x
 
     def forward(self, images):
         return torch.sigmoid(self.head(self.features(images)))
