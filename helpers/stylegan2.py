@@ -249,7 +249,7 @@ class StyledConv(nn.Module):
             noise = out.new_empty(out.shape[0], 1, *out.shape[2:]).normal_()
         gain = math.sqrt(2)
         shift = gain * (self.noise.weight * noise + self.activate.bias.view(1, -1, 1, 1))
-        shift = shift.contiguous(memory_format=memory_format(out))  # mixed layouts are 2x slower
+        shift = shift.contiguous(memory_format=memory_format(out))  # mixed layouts: a slow path
         return F.leaky_relu((out * (gain * d[:, :, None, None])).add_(shift), 0.2, inplace=True)
 
 

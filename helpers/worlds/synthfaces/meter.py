@@ -72,16 +72,17 @@ class FactorMeter(nn.Module):
         """The body in eval mode with each BatchNorm folded into the conv before it: the same affine
         map, one pass over the feature maps fewer forward and backward (the text anchors' gradient)."""
         layers = [m for block in self.body for m in (block if isinstance(block, nn.Sequential) else [block])]
-        for i, m in enumerate(layers):
-            if isinstance(m, nn.BatchNorm2d):
-                continue
-            after = layers[i + 1] if i + 1 < len(layers) else None
-            if isinstance(m, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
-                scale = after.weight * torch.rsqrt(after.running_var + after.eps)
+        i = 0
+        while i < len(layers):
+            m, bn = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+            if isinstance(m, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
                 x = F.conv2d(x, m.weight * scale[:, None, None, None],
-                             (m.bias - after.running_mean) * scale + after.bias, m.stride, m.padding)
+                             (m.bias - bn.running_mean) * scale + bn.bias, m.stride, m.padding)
+                i += 2
             else:
                 x = m(x)
+                i += 1
         return x
 
     def forward(self, images):
