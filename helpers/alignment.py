@@ -31,6 +31,8 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from .progress import bar
+
 __all__ = [
     "AlignmentError", "ImageLoadError", "NoFaceError", "LandmarkError", "AlignmentDependencyError",
     "AlignInfo", "FaceBox", "load_image", "detect_faces", "face_landmarks", "face_quad", "crop_quad",
@@ -682,11 +684,9 @@ def align_faces(paths: Iterable[ImageSource], output_size: int = 1024, *, errors
     """
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
-    from tqdm.auto import tqdm
-
     items = list(paths)
     results = []
-    for item in tqdm(items, desc="aligning faces", unit="image", disable=not progress):
+    for item in bar(items, desc="aligning faces", unit="image", enabled=progress):
         try:
             results.append(align_face(item, output_size, detector=detector))
         except AlignmentError as err:

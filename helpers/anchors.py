@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .device import batch_gradient
+from .progress import bar
 from .files import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -163,17 +164,12 @@ def optimise_prompts(world, starts: torch.Tensor, prompts: list[str], steps: int
 
     ws = w0.clone().requires_grad_(True)
     opt = torch.optim.Adam([ws], lr=lr)
-    for step in tqdm_range(steps, "text anchors", progress):
+    for step in bar(range(steps), desc="text anchors", enabled=progress):
         for group in opt.param_groups:
             group["lr"] = styleclip_lr(step / steps, lr)
         ws.grad = batch_gradient(loss_of, ws)
         opt.step()
     return ws.detach()
-
-
-def tqdm_range(n: int, desc: str, progress: bool):
-    from tqdm.auto import tqdm
-    return tqdm(range(n), desc=desc, disable=not progress)
 
 
 def text_anchors(world, starts: torch.Tensor, template: str, degrees=None, steps: int = 40,

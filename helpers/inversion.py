@@ -12,7 +12,8 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+
+from .progress import bar
 
 
 @dataclass
@@ -63,7 +64,7 @@ def invert(world, images: torch.Tensor, init: torch.Tensor | None = None, steps:
     opt = torch.optim.Adam([ws], lr=lr)
     target_feat = feature_fn(images).detach() if feature_fn is not None else None
     history = []
-    for step in tqdm(range(steps), desc="inverting", disable=not progress):
+    for step in bar(range(steps), desc="inverting", enabled=progress):
         # cosine decay keeps the last steps small, as in the StyleGAN2 projector
         for group in opt.param_groups:
             group["lr"] = lr * 0.5 * (1 + torch.cos(torch.tensor(step / steps * torch.pi))).item()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from .progress import bar
 
 
 def transfer(w_target: torch.Tensor, direction: torch.Tensor, alphas) -> torch.Tensor:
@@ -33,6 +34,6 @@ def render_edit(world, w_target: torch.Tensor, direction: torch.Tensor, alphas, 
     flat = codes.reshape(n * t, *codes.shape[2:])
     out = []
     steps = range(0, len(flat), batch)
-    for i in tqdm(steps, desc="rendering", disable=not progress or len(steps) < 4):
+    for i in bar(steps, desc="rendering", enabled=progress and len(steps) >= 4):
         out.append(world.synthesize(flat[i:i + batch], batch=batch))
     return torch.cat(out).reshape(n, t, *out[0].shape[1:])

@@ -29,6 +29,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .progress import bar as progress_bar
+
 __all__ = [
     "WeightSpec", "WeightsError", "UnknownWeightsError", "UnverifiedWeightsWarning",
     "cache_dir", "register", "get_spec", "names", "sha256_file", "verify_file",
@@ -303,11 +305,10 @@ def _download(url: str, spec: WeightSpec, folder: Path, *, progress: bool,
             announced = int(announced) if announced and announced.isdigit() else None
             if announced is not None and spec.size is not None and announced != spec.size:
                 raise _Rejected(f"the server announces {announced:,} bytes, expected {spec.size:,}")
-            from tqdm.auto import tqdm
             digest = hashlib.sha256()
             received = 0
-            with tqdm(total=announced or spec.size, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=spec.filename, disable=not progress, leave=False) as bar:
+            with progress_bar(total=announced or spec.size, unit="B", unit_scale=True, unit_divisor=1024,
+                              desc=spec.filename, enabled=progress, leave=False) as bar:
                 while True:
                     block = resp.read(_CHUNK)
                     if not block:
