@@ -22,3 +22,18 @@ def test_a_bar_redraws_about_once_a_second():
 
 def test_a_disabled_bar_draws_nothing():
     assert redraws(enabled=False) == 0
+
+
+def test_helpers_draw_their_bars_through_the_policy():
+    """Only the policy imports tqdm; the training commands (never run in a notebook) set their own
+    slower redraws. A loop that calls tqdm directly would bring back the redraw flood."""
+    from pathlib import Path
+    root = Path(progress.__file__).parent
+    training = {"train_gan.py", "meter.py", "text_model.py", "encoder.py"}
+    direct = [str(p.relative_to(root)) for p in root.rglob("*.py")
+              if "tqdm" in p.read_text() and p.name != "progress.py" and p.name not in training]
+    assert direct == []
+    for name in training:
+        for line in next(root.rglob(name)).read_text().splitlines():
+            if "tqdm(" in line and "import" not in line:
+                assert "mininterval=" in line, (name, line)
