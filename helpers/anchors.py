@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from .device import batch_gradient
-from .progress import bar
 from .files import atomic_write
+from .progress import bar
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif")
