@@ -149,3 +149,32 @@ def pick_components(world, components: torch.Tensor, micromotions, probe: torch.
         best = int(change[:, j].abs().argmax())
         out[name] = (best, components[best] * (1.0 if change[best, j] >= 0 else -1.0))
     return out
+
+
+@dataclass
+class MethodSummary:
+    """One method's line in chapter 11's ranking: ``monotonic`` is the mean over micromotions of the
+    monotonic fractions, generated and inverted photos averaged; ``identity`` and ``others`` are the
+    side effects per unit rise, the median over the micromotions where they were rated (NaN if none)."""
+
+    name: str
+    monotonic: float
+    identity: float
+    others: float
+
+
+def rank_methods(table: dict, motions) -> list[MethodSummary]:
+    """``table[method, motion]`` = {generated, photos, identity, others} → one summary per method, best
+    first by its mean monotonic fraction. Side effects are summarised by the median, not the mean: a
+    micromotion the method barely moved has a ratio of drift to almost nothing (left NaN, not rated),
+    and a few large ratios would swamp a mean."""
+    def median_rated(name, key):
+        rated = [v for v in (table[name, m][key] for m in motions) if not np.isnan(v)]
+        return float(np.median(rated)) if rated else float("nan")
+
+    names = list(dict.fromkeys(name for name, _ in table))
+    out = [MethodSummary(name, (float(np.mean([table[name, m]["generated"] for m in motions]))
+                                + float(np.mean([table[name, m]["photos"] for m in motions]))) / 2,
+                         median_rated(name, "identity"), median_rated(name, "others"))
+           for name in names]
+    return sorted(out, key=lambda s: -s.monotonic)

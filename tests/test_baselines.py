@@ -101,3 +101,17 @@ def test_matched_direction_reaches_the_asked_effect(world):
     assert evaluation.cosine(direction, smile) > 0.999
     _, impossible = evaluation.matched_direction(world, probe, smile, "smile", effect=5.0)
     assert impossible < 1.0                                     # factors live in [0, 1]: reported, not faked
+
+
+def test_rank_methods_orders_by_mean_monotonic_and_skips_unrated_side_effects():
+    nan = float("nan")
+    row = lambda g, p, i, o: dict(generated=g, photos=p, identity=i, others=o)
+    table = {("weak", "smile"): row(0.2, 0.0, nan, nan), ("weak", "age"): row(0.4, 0.2, 0.5, 0.1),
+             ("strong", "smile"): row(1.0, 0.8, 0.1, 0.3), ("strong", "age"): row(0.9, 0.7, 0.3, 0.5),
+             ("idle", "smile"): row(0.0, 0.0, nan, nan), ("idle", "age"): row(0.0, 0.0, nan, nan)}
+    ranked = baselines.rank_methods(table, ["smile", "age"])
+    assert [s.name for s in ranked] == ["strong", "weak", "idle"]
+    assert ranked[0].monotonic == pytest.approx((0.95 + 0.75) / 2)
+    assert ranked[0].identity == pytest.approx(0.2) and ranked[0].others == pytest.approx(0.4)
+    assert ranked[1].identity == pytest.approx(0.5)          # the NaN (not rated) is left out
+    assert np.isnan(ranked[2].identity) and np.isnan(ranked[2].others)
