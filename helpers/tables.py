@@ -1,8 +1,8 @@
-"""Plain-text tables for the book's printouts: one row per micromotion, one column per variant.
+"""Plain-text tables for the book's printouts: labelled rows (micromotions, methods), aligned columns.
 
 A chapter that compares variants prints their numbers next to its figure; a table with aligned
 columns reads faster than one long f-string per line, and looks the same in Colab, a terminal and
-the rendered book (``notebooks/09_ablations.ipynb``).
+the rendered book (chapters 2, 3, 8, 9 and 11, e.g. ``notebooks/09_ablations.ipynb``).
 """
 from __future__ import annotations
 
