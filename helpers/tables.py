@@ -2,7 +2,7 @@
 
 A chapter that compares variants prints their numbers next to its figure; a table with aligned
 columns reads faster than one long f-string per line, and looks the same in Colab, a terminal and
-the rendered book (chapters 2, 3, 8, 9 and 11, e.g. ``notebooks/09_ablations.ipynb``).
+the rendered book (chapters 2, 3, 5, 7, 8, 9 and 11, e.g. ``notebooks/09_ablations.ipynb``).
 """
 from __future__ import annotations
 
