@@ -59,3 +59,65 @@ def arcface_state(seed=4):
     model = ArcFace()
     randomise_batchnorm(model, seed)
     return {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def write_checkpoints(folder, seed: int = 7) -> dict:
+    """The three downloaded files of the ffhq world, small and random, written under ``folder``:
+    ``{registry name: path}`` (ReStyle and the generator share one decoder, as upstream)."""
+    from pathlib import Path
+    folder = Path(folder)
+    decoder = small_decoder(seed=seed)
+    paths = {"stylegan2-ffhq": folder / "g.pt", "restyle-psp-ffhq": folder / "restyle.pt",
+             "arcface-ir-se50": folder / "arcface.pth"}
+    torch.save(generator_checkpoint(decoder), paths["stylegan2-ffhq"])
+    torch.save(restyle_checkpoint(decoder, seed=0), paths["restyle-psp-ffhq"])
+    torch.save(arcface_state(seed=4), paths["arcface-ir-se50"])
+    return paths
+
+
+class SmallIdentity(torch.nn.Module):
+    """A stand-in for ArcFace in whole-notebook runs: same input (112 px face) and output (unit
+    512-d), a thousandth of the arithmetic. ArcFace itself is tested by the loaders' tests."""
+
+    def __init__(self, seed: int = 5):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv = torch.nn.Conv2d(3, 8, 8, stride=8)
+        self.linear = torch.nn.Linear(8 * 14 * 14, 512)
+
+    def forward(self, faces):
+        return torch.nn.functional.normalize(self.linear(self.conv(faces).flatten(1)), dim=1)
+
+
+LOADED = []      # one entry per ffhq world built by install_offline_ffhq's loader in this process
+
+
+def install_offline_ffhq(paths: dict, small_identity: bool = True):
+    """Make ``worlds.load("ffhq")`` in this process build the ffhq world from ``paths`` (see
+    :func:`write_checkpoints`): no download, a 32 px decoder, a small random CLIP, and (by default)
+    :class:`SmallIdentity` for ArcFace. A notebook run on the ffhq world calls this in its first cell."""
+    from pathlib import Path
+
+    import helpers.weights
+    from helpers import worlds
+    from helpers.worlds.synthfaces import text_model
+    paths = {name: Path(p) for name, p in paths.items()}
+    load_ffhq = worlds._load_ffhq
+
+    def fetch(name, *, allow_unverified=False, **kw):
+        return paths[name]
+
+    def clip(device):
+        torch.manual_seed(0)
+        return text_model.build().eval().requires_grad_(False).to(device)
+
+    def small_ffhq(dev, config=None, encoder_input=None):
+        world = load_ffhq(dev, config=SMALL_CONFIG, encoder_input=ENCODER_INPUT)
+        if small_identity:
+            world.identity_model = SmallIdentity().eval().requires_grad_(False).to(dev)
+        LOADED.append(world.name)
+        return world
+
+    helpers.weights.fetch = fetch
+    worlds._load_clip = clip
+    worlds._load_ffhq = small_ffhq

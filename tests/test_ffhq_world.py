@@ -7,21 +7,14 @@ import torch
 import helpers.weights
 from helpers import worlds
 from helpers.worlds.synthfaces import text_model
-from ffhq_fakes import (ENCODER_INPUT, N_STYLES, SMALL_CONFIG, SMALL_SIZE, arcface_state,
-                        generator_checkpoint, restyle_checkpoint, small_decoder)
+from ffhq_fakes import ENCODER_INPUT, N_STYLES, SMALL_CONFIG, SMALL_SIZE, write_checkpoints
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ffhq_weights")
-    decoder = small_decoder(seed=7)
-    paths = {"stylegan2-ffhq": folder / "g.pt", "restyle-psp-ffhq": folder / "restyle.pt",
-             "arcface-ir-se50": folder / "arcface.pth"}
-    torch.save(generator_checkpoint(decoder), paths["stylegan2-ffhq"])
-    torch.save(restyle_checkpoint(decoder, seed=0), paths["restyle-psp-ffhq"])
-    torch.save(arcface_state(seed=4), paths["arcface-ir-se50"])
+    paths = write_checkpoints(tmp_path_factory.mktemp("ffhq_weights"))
     yield paths
     for p in paths.values():            # 600 MB: not left in pytest's kept temporary folders
         p.unlink()
