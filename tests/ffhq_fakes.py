@@ -75,6 +75,13 @@ def write_checkpoints(folder, seed: int = 7) -> dict:
     return paths
 
 
+def small_clip(device="cpu"):
+    """The ffhq world's CLIP stand-in: the synthfaces text model's architecture, random, seeded."""
+    from helpers.worlds.synthfaces import text_model
+    torch.manual_seed(0)
+    return text_model.build().eval().requires_grad_(False).to(device)
+
+
 class SmallIdentity(torch.nn.Module):
     """A stand-in for ArcFace in whole-notebook runs: same input (112 px face) and output (unit
     512-d), a thousandth of the arithmetic. ArcFace itself is tested by the loaders' tests."""
@@ -100,16 +107,11 @@ def install_offline_ffhq(paths: dict, small_identity: bool = True):
 
     import helpers.weights
     from helpers import worlds
-    from helpers.worlds.synthfaces import text_model
     paths = {name: Path(p) for name, p in paths.items()}
     load_ffhq = worlds._load_ffhq
 
     def fetch(name, *, allow_unverified=False, **kw):
         return paths[name]
-
-    def clip(device):
-        torch.manual_seed(0)
-        return text_model.build().eval().requires_grad_(False).to(device)
 
     def small_ffhq(dev, config=None, encoder_input=None):
         world = load_ffhq(dev, config=SMALL_CONFIG, encoder_input=ENCODER_INPUT)
@@ -119,5 +121,5 @@ def install_offline_ffhq(paths: dict, small_identity: bool = True):
         return world
 
     helpers.weights.fetch = fetch
-    worlds._load_clip = clip
+    worlds._load_clip = small_clip
     worlds._load_ffhq = small_ffhq

@@ -7,7 +7,7 @@ import torch
 import helpers.weights
 from helpers import worlds
 from helpers.worlds.synthfaces import text_model
-from ffhq_fakes import ENCODER_INPUT, N_STYLES, SMALL_CONFIG, SMALL_SIZE, write_checkpoints
+from ffhq_fakes import ENCODER_INPUT, N_STYLES, SMALL_CONFIG, SMALL_SIZE, small_clip, write_checkpoints
 
 torch.set_num_threads(1)
 
@@ -33,8 +33,7 @@ def world(files, monkeypatch):
 
     def fake_clip(device):
         clip_calls.append(str(device))
-        torch.manual_seed(0)
-        return text_model.build().eval().requires_grad_(False)
+        return small_clip(device)
 
     monkeypatch.setattr(worlds, "_load_clip", fake_clip)
     w = worlds._load_ffhq(torch.device("cpu"), config=SMALL_CONFIG, encoder_input=ENCODER_INPUT)

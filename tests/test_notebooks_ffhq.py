@@ -1,11 +1,12 @@
 """Every chapter runs end to end with ``world = "ffhq"``, offline, as a student's Colab run would.
 
 The book executes on synthfaces only; without this check a cell that quietly assumes the factor
-meter or the renderer would first fail on Colab. Each notebook runs in a real kernel (nbclient, with
-the parameters injected after its `parameters` cell as papermill does) whose first cell installs the ffhq world's small random-weight stand-ins
-(:func:`ffhq_fakes.install_offline_ffhq`: the upstream file layouts, a 32 px decoder), with the
-chapter's own parameters shrunk to fit the test budget. It checks that the chapters run and take
-the ffhq path, not what they measure: random weights have nothing to measure.
+meter or the renderer would first fail on Colab. Each notebook runs in a real kernel (nbclient,
+the parameters injected after its `parameters` cell as papermill does) whose first cell installs
+the ffhq world's small random-weight stand-ins (:func:`ffhq_fakes.install_offline_ffhq`: the
+upstream file layouts, a 32 px decoder), with the chapter's own parameters shrunk to fit the test
+budget. It checks that the chapters run and take the ffhq path, not what they measure: random
+weights have nothing to measure.
 """
 import json
 import shutil
