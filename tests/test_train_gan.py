@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.stylegan2 import load_generator
+from helpers.stylegan2 import Generator, load_generator
 from helpers.worlds.synthfaces import renderer, train_gan
 
 
@@ -61,3 +61,20 @@ def test_quality_probe_separates_the_generator_from_the_renders():
     others = renderer.render(renderer.sample_factors(150, seed=77), seeds=77)
     floor = probe.quality.frechet_distance(probe.quality.features(probe.meter, others), probe.reference)
     assert np.isfinite(fd) and fd > floor > 0
+
+
+def test_wider_run_keeps_its_width_when_resumed(tmp_path):
+    """#25's capacity experiment: ``--width 2`` doubles every channel count of G and D, and a resumed
+    state keeps the width it was made with whatever the flag says."""
+    state, out = tmp_path / "state.pt", tmp_path / "g.pt"
+    common = ["--batch", "4", "--save-every", "1", "--state", str(state), "--out", str(out), "--no-probe"]
+    assert train_gan.main(["--steps", "1", "--width", "2", *common]) == 0
+    wide = torch.load(state, weights_only=True)
+    base_g, _ = train_gan.widened(1.0)
+    assert wide["g_config"]["channel_scale"] == 2 * base_g["channel_scale"]
+    assert wide["g"]["conv1.conv.weight"].shape[1] == 2 * Generator(**base_g).state_dict()[
+        "conv1.conv.weight"].shape[1]
+    assert train_gan.main(["--steps", "2", *common]) == 0          # no --width: the state's own
+    assert torch.load(state, weights_only=True)["step"] == 2
+    g, _ = load_generator(out)
+    assert g.channels == Generator(**wide["g_config"]).channels

@@ -37,6 +37,18 @@ GAN_CONFIG = dict(size=64, style_dim=128, n_mlp=4, channel_multiplier=1, channel
 D_CONFIG = dict(size=64, channel_multiplier=1, channel_max=96, channel_scale=0.125)
 
 
+def widened(width: float) -> tuple[dict, dict]:
+    """The shipped G and D configs with every channel count times ``width`` (1: the shipped model;
+    the cap grows with it). #25's capacity experiment trains ``--width 2`` from scratch."""
+    if width == 1.0:
+        return dict(GAN_CONFIG), dict(D_CONFIG)
+    g, d = dict(GAN_CONFIG), dict(D_CONFIG)
+    for c in (g, d):
+        c["channel_scale"] *= width
+        c["channel_max"] = int(round(c["channel_max"] * width))
+    return g, d
+
+
 def real_batch(step: int, batch: int, seed: int, size: int) -> torch.Tensor:
     """Photo-style renders for one step: a fixed function of (seed, step), so resumes replay."""
     rng_seed = (seed * 1_000_003 + step) % (2 ** 31)
@@ -71,9 +83,10 @@ class Trainer:
     def __init__(self, args):
         self.args = args
         self.device = pick_device(getattr(args, "device", "cpu"))
-        self.g = Generator(**GAN_CONFIG).to(self.device)
-        self.d = Discriminator(**D_CONFIG).to(self.device)
-        self.g_ema = Generator(**GAN_CONFIG).to(self.device).eval()
+        self.g_config, self.d_config = widened(getattr(args, "width", 1.0))
+        self.g = Generator(**self.g_config).to(self.device)
+        self.d = Discriminator(**self.d_config).to(self.device)
+        self.g_ema = Generator(**self.g_config).to(self.device).eval()
         self.g_ema.load_state_dict(self.g.state_dict())
         _requires_grad(self.g_ema, False)
         c = args.r1_every / (args.r1_every + 1)
@@ -96,7 +109,7 @@ class Trainer:
         return {"g": self.g.state_dict(), "d": self.d.state_dict(), "g_ema": self.g_ema.state_dict(),
                 "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
                 "step": self.step, "rng": self.gen.get_state(), "log": json.dumps(self.log),
-                "g_config": GAN_CONFIG, "d_config": D_CONFIG}
+                "g_config": self.g_config, "d_config": self.d_config}
 
     def load_state_dict(self, state):
         for name in ("g", "d", "g_ema"):
@@ -211,6 +224,8 @@ def parse_args(argv=None):
     p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life, thousands of images")
     p.add_argument("--no-ema-rampup", dest="ema_rampup", action="store_false")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=float, default=1.0,
+                   help="channel counts of G and D times this (a resumed state keeps its own)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 for background runs: 2 collapse when the other core is busy)")
     p.add_argument("--state", default=str(DATA / "training" / "gan_state.pt"))
@@ -234,7 +249,12 @@ def main(argv=None):
         return 2
     path = state_path(args)
     if path.exists():
-        trainer.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        width = saved["g_config"]["channel_scale"] / GAN_CONFIG["channel_scale"]
+        if abs(width - args.width) > 1e-9:     # the state's own width wins over the flag
+            args.width = width
+            trainer = Trainer(args)
+        trainer.load_state_dict(saved)
         print(f"resumed from {path} at step {trainer.step}", flush=True)
     if args.export_only:
         export(trainer, Path(args.out))
@@ -256,6 +276,7 @@ def main(argv=None):
             save_state(trainer, path)
             export(trainer, Path(args.out))
             entry = {"step": trainer.step, "time": time.time(), "batch": args.batch, "r1": args.r1,
+                     "width": args.width,
                      "lr": args.lr, "renderer": renderer.VERSION,
                      "d": float(np.mean([r["d"] for r in trainer.log[-args.save_every:]])),
                      "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]]))}
