@@ -14,12 +14,20 @@ stderr); every output file is written to a temporary name and renamed into place
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import re
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
 EXIT_USAGE = 2
+# α multiplies the direction: the built-in synthfaces directions edit clearly at |α| of 1-3; at 10
+# the face distorts and beyond 20 it dissolves into colour (a smile strip at -10, 0, 10, 20 shows it).
+ALPHA_LIMIT = 20.0
+# argparse reads "-1e3" as an option unless told that such strings are numbers.
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
 # The micromotions by name, written out so that `--help`, `worlds` and `info` need no torch import
 # (tests check it against helpers.worlds.synthfaces.captions.TEMPLATES).
@@ -56,7 +64,11 @@ anchors and --rule reads the direction off it. With several identities each one'
 decomposed on their own and the directions are averaged.
 
 From a clip (--frames): its frames are inverted (--steps of optimisation after the encoder), and
-the same decomposition runs on those anchors.
+the same decomposition runs on those anchors. A long video is decoded as a stream and 64 frames
+spread over it are kept.
+
+The metadata stored inside the .pt is what counts when the direction is used; the .json is a
+copy for people to read (`edit` warns when the two disagree).
 
 examples:
   micromotion direction --template smile --out smile.pt
@@ -80,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("direction", help="make a direction file from a prompt template or a clip",
                        description=DIRECTION_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d._negative_number_matcher = NEGATIVE_NUMBER
     d.add_argument("--template", metavar="TEXT|MICROMOTION",
                    help=f"a prompt template with {{}} for the degree word, or a micromotion ({known})")
     d.add_argument("--frames", metavar="VIDEO|FOLDER",
@@ -102,13 +115,14 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("edit", help="apply a direction to an image or a folder of images",
                        description=EDIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e._negative_number_matcher = NEGATIVE_NUMBER
     e.add_argument("images", help="an image file or a folder of images")
     e.add_argument("--direction", help="a direction file made by `micromotion direction`")
     e.add_argument("--micromotion", help=f"or the world's built-in direction: {known}")
     e.add_argument("--out", required=True, help="output folder (created)")
     e.add_argument("--world", default="synthfaces", help="synthfaces (offline, the default) or ffhq (GPU, downloads)")
     e.add_argument("--alpha", type=float, nargs=2, default=(-1.0, 1.0), metavar=("FROM", "TO"),
-                   help="range of the edit strength α (default -1 1)")
+                   help=f"range of the edit strength α (default -1 1; finite, |α| ≤ {ALPHA_LIMIT:g})")
     e.add_argument("--frames", type=int, default=16, help="frames per video (default 16)")
     e.add_argument("--format", nargs="+", default=["mp4", "gif", "png"], choices=["mp4", "gif", "png"],
                    help="what to write per image (default: mp4 gif png)")
@@ -122,17 +136,63 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _writable_folder(path) -> Path:
-    """Create ``path`` and prove it writable now, before any long computation."""
+def shown(text) -> str:
+    """``text`` safe for a terminal: control characters (escape codes, newlines in file names)
+    written as ``\\x1b``-style escapes instead of being sent raw."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+                   for c in str(text))
+
+
+def _output_folder(path, created: list) -> Path:
+    """Create ``path`` and prove it writable now, before any long computation.
+
+    The folders made here are appended to ``created`` (deepest first), so a failed command can
+    remove them again. The probe is a fresh file created exclusively under a random name (never
+    a fixed name an attacker could have planted a link at), then removed.
+    """
     path = Path(path)
     try:
+        missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".micromotion-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        created.extend(missing)
+        fd, probe = tempfile.mkstemp(prefix=".micromotion-write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as err:
         raise UserError(f"cannot write to {path}: {err.strerror or err}; choose another --out") from None
     return path
+
+
+def _remove_new_folders(created: list) -> None:
+    """Remove the folders a failed command made, if they are still empty (deepest first)."""
+    for folder in created:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
+
+
+def _check_cache() -> None:
+    """``MICROMOTION_CACHE`` must name a folder (or a path one can be made at): checked up front,
+    not after the computation that wants to write there."""
+    from .weights import CACHE_ENV, cache_dir
+    cache = cache_dir()
+    existing = next((p for p in (cache, *cache.parents) if os.path.lexists(p)), None)
+    if existing is not None and not existing.is_dir():
+        where = "it" if existing == cache else f"{existing}"
+        raise UserError(f"the cache folder {cache} cannot be used: {where} is a file, not a folder; set "
+                        f"{CACHE_ENV} to a folder (or unset it for ~/.cache/micromotion)")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"the cache folder {cache} cannot be written ({existing} is not writable); set "
+                        f"{CACHE_ENV} to a folder you can write to")
+
+
+def _check_device(device) -> None:
+    from .device import pick_device
+    try:
+        pick_device(device)
+    except ValueError as err:
+        raise UserError(f"--device: {err}") from None
 
 
 def _image_files(source) -> list[Path]:
@@ -141,11 +201,67 @@ def _image_files(source) -> list[Path]:
     if not path.exists():
         raise UserError(f"{path}: no such image or folder")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
             raise UserError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         return files
     return [path]
+
+
+def _planned_outputs(files, out: Path, formats) -> dict[Path, list[Path]]:
+    """The files ``edit`` will write for each input, checked before any work: two inputs must not
+    share an output, and no output may replace an input (or a folder)."""
+    plans, by_output = {}, {}
+    for path in files:
+        plans[path] = [out / f"{path.stem}.{fmt}" for fmt in formats]
+        for target in plans[path]:
+            if target in by_output:
+                raise UserError(f"{shown(by_output[target].name)} and {shown(path.name)} would both be "
+                                f"written to {shown(target)}: rename one, or edit them separately")
+            by_output[target] = path
+    inputs = [p for p in files if p.exists()]
+    for target, source in by_output.items():
+        if not os.path.lexists(target):
+            continue
+        if target.is_dir() and not target.is_symlink():
+            raise UserError(f"{shown(target)} is a folder, so {shown(source.name)}'s result cannot be "
+                            "written there; choose another --out")
+        if any(os.path.samefile(target, p) for p in inputs if target.exists()):
+            raise UserError(f"writing {shown(target)} would replace the input image {shown(target.name)}; "
+                            "choose an --out folder other than the images' own")
+    return plans
+
+
+def _check_alpha(alpha) -> None:
+    lo, hi = alpha
+    if not all(math.isfinite(a) and abs(a) <= ALPHA_LIMIT for a in alpha):
+        raise UserError(f"--alpha {lo:g} {hi:g} is outside the usable range: give two finite numbers "
+                        f"between -{ALPHA_LIMIT:g} and {ALPHA_LIMIT:g}. α multiplies the direction: the "
+                        "built-in directions edit clearly at |α| of 1-3, faces distort by 10, and beyond "
+                        "20 the code is so far from what the generator learned that frames dissolve")
+
+
+def _edit_bytes(n_images: int, frames: int, resolution: int, upscale: int, formats) -> int:
+    """Memory the rendered frames and their encodings take at once (bytes), estimated up front."""
+    per_frame = 3 * resolution ** 2 * 4 * 2                  # float frames, and their concatenation
+    if "mp4" in formats:
+        per_frame += 3 * (resolution * upscale) ** 2 * 2     # uint8 frames and the encoder's copy
+    if "gif" in formats:
+        per_frame += 3 * resolution ** 2 * 2 * 2             # forth and back, uint8 and its copy
+    return n_images * frames * per_frame
+
+
+def _available_bytes() -> int | None:
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - psutil missing or unreadable: no estimate to refuse by
+        return None
+
+
+def _video_upscale(resolution: int) -> int:
+    """Small worlds' videos are shown at ≥ 256 px; 1024 px ones as they are."""
+    return max(1, 256 // resolution)
 
 
 def cmd_worlds(args) -> int:
@@ -184,7 +300,7 @@ def cmd_direction(args) -> int:
                         "--frames VIDEO|FOLDER (a direction from a clip)")
     out = Path(args.out)
     if out.suffix != ".pt":
-        raise UserError(f"--out must end in .pt, got {out.name!r}")
+        raise UserError(f"--out must end in .pt, got {shown(out.name)!r}")
     if args.rank is not None and args.rank < 1:
         raise UserError(f"--rank must be at least 1, got {args.rank}")
     if args.steps is not None and args.steps < 1:
@@ -204,7 +320,12 @@ def cmd_direction(args) -> int:
                  if getattr(args, name) is not None]
         if given:
             raise UserError(f"{', '.join(given)} apply to --template only: a clip's anchors are its frames")
-    _writable_folder(out.parent if str(out.parent) else Path("."))
+    for target in (out, out.with_suffix(".json")):
+        if target.is_dir() and not target.is_symlink():
+            raise UserError(f"{shown(target)} is a folder; choose another --out file")
+    _check_device(args.device)
+    _check_cache()
+    _output_folder(out.parent if str(out.parent) else Path("."), args.created_folders)
 
     from . import worlds
     world = worlds.load(args.world, device=args.device)
@@ -216,7 +337,7 @@ def cmd_direction(args) -> int:
     else:
         direction, how = _frames_direction(world, args)
     save_direction(out, direction, world, **how)
-    print(f"wrote {out} (norm {float(direction.norm()):.3f}) and {out.with_suffix('.json')}")
+    print(shown(f"wrote {out} (norm {float(direction.norm()):.3f}) and {out.with_suffix('.json')}"))
     return 0
 
 
@@ -242,13 +363,31 @@ def _load_images(files, world, align: bool) -> list:
     images = []
     for path in files:
         if align:
-            image = align_face(path, output_size=world.resolution)[0]
+            image, info = align_face(path, output_size=world.resolution)
+            notes = info.notes
         else:
             image = load_image(path, max_side=max(1024, 4 * world.resolution), min_side=MIN_SIDE)
-            for note in image.info.get("load_notes", []):
-                print(f"{path.name}: {note}")
+            notes = image.info.get("load_notes", [])
+        for note in notes:
+            print(shown(f"{path.name}: {note}"))
         images.append(image)
     return images
+
+
+def _warn_unrepresentable(world, files, images, codes) -> None:
+    """Say so when an image is far from anything the world can draw (a real photo on synthfaces):
+    its reconstruction error is above the bound measured on the world's own renders."""
+    bound = getattr(world, "reconstruction_bound", None)
+    if not bound:
+        return
+    from .inversion import reconstruction_error
+    errors = reconstruction_error(world, world.preprocess(images), codes)
+    for path, error in zip(files, errors.tolist()):
+        if error > bound["threshold"]:
+            print(f"micromotion edit: warning: {shown(path.name)}: the {world.name} world cannot represent "
+                  f"this image (reconstruction error {error:.2f}; its own renders stay below "
+                  f"{bound['max']:.2f}, the most of {bound['n']}): the edit shows an unrelated "
+                  f"{world.name} face. Real photos need --world ffhq (a GPU machine).", file=sys.stderr)
 
 
 def cmd_edit(args) -> int:
@@ -262,19 +401,30 @@ def cmd_edit(args) -> int:
         raise UserError("give exactly one of --direction FILE (made by `micromotion direction`) or "
                         f"--micromotion NAME ({', '.join(MICROMOTIONS)})")
     if args.micromotion is not None and args.micromotion not in MICROMOTIONS:
-        raise UserError(f"unknown micromotion {args.micromotion!r}; known: {', '.join(MICROMOTIONS)} "
+        raise UserError(f"unknown micromotion {shown(args.micromotion)!r}; known: {', '.join(MICROMOTIONS)} "
                         "(or make a direction file with `micromotion direction --template`)")
     if args.frames < 2:
         raise UserError(f"--frames must be at least 2, got {args.frames}")
     if args.steps < 0:
         raise UserError(f"--steps must be 0 or more, got {args.steps}")
+    _check_alpha(args.alpha)
+    _check_device(args.device)
+    _check_cache()
     files = _image_files(args.images)
-    out = _writable_folder(args.out)
+    formats = list(dict.fromkeys(args.format))
+    plans = _planned_outputs(files, Path(args.out), formats)
     world = worlds.load(args.world, device=args.device)
+    upscale = _video_upscale(world.resolution)
+    need, have = _edit_bytes(len(files), args.frames, world.resolution, upscale, formats), _available_bytes()
+    if have is not None and need > 0.8 * have:
+        raise UserError(f"{args.frames} frames × {len(files)} image(s) at {world.resolution} px need about "
+                        f"{need / 2**30:.1f} GB of memory, and {have / 2**30:.1f} GB are free: use fewer "
+                        "--frames (16-64 make a smooth video) or fewer images at once")
     layers = None if args.layers is None else parse_layers(args.layers, world.num_ws, world.resolution)
     if args.direction is not None:
         from .directions import load_direction
         direction, _ = load_direction(args.direction, world)
+    out = _output_folder(args.out, args.created_folders)
     images = _load_images(files, world, args.align)
     if args.micromotion is not None:
         from .directions import builtin_direction
@@ -291,19 +441,20 @@ def cmd_edit(args) -> int:
     alphas = np.linspace(args.alpha[0], args.alpha[1], args.frames)
     # the encoder's guess (where the world has one), then optimisation refinement
     codes = world.invert(world.preprocess(images), refine_steps=args.steps)
+    _warn_unrepresentable(world, files, images, codes)
     frames = render_edit(world, codes, direction, alphas)
     for path, clip in zip(files, frames):
-        stem = out / path.stem
-        if "mp4" in args.format:
-            media.save_mp4(clip, stem.with_suffix(".mp4"), fps=min(30, args.frames), upscale=4)
-        if "gif" in args.format:
-            media.save_gif(torch.cat([clip, clip.flip(0)]), stem.with_suffix(".gif"), fps=12)
-        if "png" in args.format:
-            from PIL import Image
-            strip = Image.fromarray(media.grid(clip[np.linspace(0, len(clip) - 1, min(8, len(clip))).round()
-                                                    .astype(int)], nrow=min(8, len(clip))))
-            atomic_write(stem.with_suffix(".png"), lambda f: strip.save(f, format="PNG"))
-        print(f"{path.name}: wrote {', '.join(str(stem.with_suffix('.' + f)) for f in args.format)}")
+        for target in plans[path]:
+            if target.suffix == ".mp4":
+                media.save_mp4(clip, target, fps=min(30, args.frames), upscale=upscale)
+            elif target.suffix == ".gif":
+                media.save_gif(torch.cat([clip, clip.flip(0)]), target, fps=12)
+            else:
+                from PIL import Image
+                pick = np.linspace(0, len(clip) - 1, min(8, len(clip))).round().astype(int)
+                strip = Image.fromarray(media.grid(clip[pick], nrow=min(8, len(clip))))
+                atomic_write(target, lambda f: strip.save(f, format="PNG"))
+        print(shown(f"{path.name}: wrote {', '.join(str(t) for t in plans[path])}"))
     return 0
 
 
@@ -334,36 +485,61 @@ def _one_line(text: str) -> str:
 
 
 def _warning_line(message, category, filename, lineno, line=None) -> str:
-    return f"micromotion: warning: {_one_line(message)}\n"
+    return f"micromotion: warning: {shown(_one_line(message))}\n"
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    """torch reports a failed allocation as a RuntimeError (CPU) or OutOfMemoryError (GPU)."""
+    text = str(err).lower()
+    return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or (
+        isinstance(err, RuntimeError) and ("out of memory" in text or "allocate" in text))
+
+
+def _weights_line(err) -> str:
+    """A failed download as one line: a plain first sentence, then only what the user can act on."""
+    text = str(err)
+    if text.startswith("no network connection"):
+        head = text.splitlines()[0]
+        hand = text[text.index("To place the file by hand"):] if "To place the file by hand" in text else ""
+        text = head + ("\n" + hand if hand else "")
+    message = _one_line(text)
+    return re.sub(r"Then call fetch\([^)]*\) again\.", "Then run this command again.", message)
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    args.created_folders = []                # folders this run made: removed again if it fails
     from .alignment import AlignmentDependencyError
     from .weights import WeightsError
     # Warnings print as one line, without the source line Python adds; the way they are shown (or,
     # under pytest, recorded) is left alone.
     format_warning, warnings.formatwarning = warnings.formatwarning, _warning_line
+    succeeded = False
+
+    def error(message: str) -> int:
+        print(f"micromotion {args.command}: error: {shown(message)}", file=sys.stderr)
+        return EXIT_USAGE
+
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        succeeded = code == 0
+        return code
     except (UserError, ValueError, OSError, WeightsError, AlignmentDependencyError) as err:
-        message = _one_line(err)
-        if isinstance(err, WeightsError):      # its advice is written for Python callers
-            message = re.sub(r"Then call fetch\([^)]*\) again\.", "Then run this command again.", message)
-        print(f"micromotion {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(_weights_line(err) if isinstance(err, WeightsError) else _one_line(err))
     except ImportError as err:
-        print(f"micromotion {args.command}: error: a package is missing ({_one_line(err)})", file=sys.stderr)
-        return EXIT_USAGE
-    except MemoryError:
-        print(f"micromotion {args.command}: error: out of memory; use smaller or fewer images "
-              "(or --device cpu when a GPU is full)", file=sys.stderr)
-        return EXIT_USAGE
+        return error(f"a package is missing ({_one_line(err)})")
+    except (MemoryError, RuntimeError) as err:
+        if not _is_out_of_memory(err):
+            raise
+        return error("out of memory; use smaller or fewer images, fewer --frames (or --device cpu when "
+                     "a GPU is full)")
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was left behind", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = format_warning
+        if not succeeded:
+            _remove_new_folders(args.created_folders)
 
 
 if __name__ == "__main__":

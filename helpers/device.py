@@ -13,10 +13,28 @@ def pick_device(device: str | None = "auto"):
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but no CUDA GPU is visible; "
-                         "use device='cpu' or 'auto' (on Colab: Runtime → Change runtime type → GPU)")
+    choices = "use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {device!r}: {choices}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but no CUDA GPU is visible; "
+                             "use device='cpu' or 'auto' (on Colab: Runtime → Change runtime type → GPU)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA "
+                             f"GPU(s) are visible (cuda:0 …); {choices}")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            built = mps is not None and mps.is_built()
+            raise ValueError(f"device {device!r} asked for, but "
+                             + ("this machine has no usable Apple GPU" if built else
+                                "this PyTorch was built without MPS (Apple GPUs only)")
+                             + "; use 'cpu' or 'auto'")
+    elif dev.type != "cpu":
+        raise ValueError(f"device {device!r} is not one this book runs on: {choices}")
     return dev
 
 

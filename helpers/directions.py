@@ -78,10 +78,8 @@ def load_direction(path, world) -> tuple[torch.Tensor, dict]:
     if not isinstance(payload, dict) or "direction" not in payload:
         raise ValueError(f"{path} is not a direction file: it has no 'direction' entry")
     direction = payload["direction"]
-    try:
-        meta = json.loads(payload.get("meta") or "{}")
-    except (TypeError, ValueError):
-        raise ValueError(f"{path} is not a direction file: its 'meta' entry is not JSON") from None
+    meta = _metadata(path, payload.get("meta"))
+    _compare_sidecar(path, meta)
     made_in = meta.get("world")
     if made_in is not None and made_in != world.name:
         raise ValueError(f"{path} was made in the {made_in!r} world and cannot edit {world.name!r} "
@@ -98,6 +96,54 @@ def load_direction(path, world) -> tuple[torch.Tensor, dict]:
                       f"{world.info['weights_sha256'][:12]}…): its edit may be weaker or mixed; "
                       "remake it for this generator", RuntimeWarning, stacklevel=2)
     return direction.reshape(world.num_ws, world.style_dim).float(), meta
+
+
+# Metadata keys whose value must be a string when present: the checks below compare them.
+_TEXT_KEYS = ("world", "generator_sha256", "weights_sha256", "source", "rule", "method", "template")
+
+
+def _metadata(path: Path, raw) -> dict:
+    """The metadata stored inside a direction file: a JSON object (absent or empty: ``{}``)."""
+    if raw is None or raw == "":
+        return {}
+    try:
+        meta = json.loads(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path} is not a direction file: its 'meta' entry is not JSON") from None
+    if not isinstance(meta, dict):
+        kind = "null" if meta is None else f"a JSON {type(meta).__name__.replace('dict', 'object')}"
+        raise ValueError(f"{path} is not a direction file: its metadata is {kind}, not a JSON object "
+                         "such as {\"world\": \"synthfaces\", …}; remake it with `micromotion direction`")
+    wrong = [k for k in _TEXT_KEYS if k in meta and meta[k] is not None and not isinstance(meta[k], str)]
+    if wrong:
+        raise ValueError(f"{path} is not a direction file: its metadata's {', '.join(map(repr, wrong))} "
+                         "should be text; remake it with `micromotion direction`")
+    return meta
+
+
+def _compare_sidecar(path: Path, meta: dict) -> None:
+    """Warn when the ``.json`` beside a direction file disagrees with the metadata inside it.
+
+    The metadata inside the ``.pt`` counts (it travels with the direction); the ``.json`` is a copy
+    for people to read, and a missing one is fine.
+    """
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return
+    try:
+        copy = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        copy = None
+    if not isinstance(copy, dict):
+        warnings.warn(f"{sidecar.name} beside {path.name} is not a JSON object; the metadata inside "
+                      f"{path.name} counts", RuntimeWarning, stacklevel=3)
+        return
+    differ = sorted(k for k in set(copy) | set(meta) if k != "versions" and copy.get(k) != meta.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: {copy.get(k)!r} vs {meta.get(k)!r}" for k in differ[:3])
+        more = f" and {len(differ) - 3} more" if len(differ) > 3 else ""
+        warnings.warn(f"{sidecar.name} disagrees with the metadata inside {path.name} ({shown}{more}); "
+                      f"the metadata inside {path.name} counts", RuntimeWarning, stacklevel=3)
 
 
 # --------------------------------------------------------------------------- directions from text

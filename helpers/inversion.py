@@ -84,6 +84,17 @@ def invert(world, images: torch.Tensor, init: torch.Tensor | None = None, steps:
     return InversionResult(ws.detach(), final.cpu(), history)
 
 
+@torch.no_grad()
+def reconstruction_error(world, images: torch.Tensor, codes: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """Root-mean-square pixel error [n] (images in [-1, 1]) between images and the world's
+    rendering of their codes: how well the world can draw each image at all."""
+    out = []
+    for i in range(0, len(images), batch):
+        drawn = world.synthesize(codes[i:i + batch], batch=batch).clamp(-1, 1).cpu()
+        out.append((drawn - images[i:i + batch].cpu()).pow(2).mean((1, 2, 3)).sqrt())
+    return torch.cat(out)
+
+
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """Area-correct resize of a batch to ``size`` px (antialiased)."""
     if images.shape[-1] == size:

@@ -5,6 +5,8 @@ Taught in ``notebooks/01_generator.ipynb``; which layers carry each micromotion'
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -41,6 +43,11 @@ def mix_styles(ws_a: torch.Tensor, ws_b: torch.Tensor, layers) -> torch.Tensor:
     return out
 
 
+def _is_entry(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts '²' or '٣', which ``int`` then refuses."""
+    return re.fullmatch(r"[0-9]+", text) is not None
+
+
 def parse_layers(spec: str, num_ws: int, size: int) -> list[int]:
     """W+ entries named by ``spec``: group names and entries or ranges, comma-separated
     ("middle", "coarse,fine", "0-3,8") → sorted indices; anything unknown is a clear ValueError."""
@@ -51,7 +58,7 @@ def parse_layers(spec: str, num_ws: int, size: int) -> list[int]:
             chosen.update(groups[part])
             continue
         lo, sep, hi = part.partition("-")
-        if not (lo.isdigit() and (hi.isdigit() if sep else True)):
+        if not (_is_entry(lo) and (_is_entry(hi) if sep else True)):
             raise ValueError(f"layers {spec!r}: {part!r} is neither a group ({', '.join(groups)}) nor a W+ entry "
                              f"or range like 0-3 (this world's entries are 0-{num_ws - 1})")
         first, last = int(lo), int(hi) if sep else int(lo)

@@ -137,35 +137,24 @@ def _target(spec: WeightSpec, cache) -> Path:
 
 
 def _stamp_path(target: Path) -> Path:
-    # Records the hash a file had when it was last checked, with its size and mtime, so that a
-    # 1.2 GB file is not re-hashed on every call while an edited or replaced file still is.
+    # Records the hash a file had when it was accepted or verified. It is a record, never a
+    # shortcut: a file is hashed again on every check (a corrupted file can keep its size and
+    # mtime), which costs about a second per GB and is less than loading it.
     return target.with_name(f".{target.name}.verified.json")
 
 
 def _read_stamp(target: Path) -> dict | None:
     try:
-        return json.loads(_stamp_path(target).read_text())
+        stamp = json.loads(_stamp_path(target).read_text())
     except (OSError, ValueError):
         return None
+    return stamp if isinstance(stamp, dict) else None
 
 
 def _write_stamp(target: Path, digest: str) -> None:
     from .files import atomic_write
-    st = target.stat()
-    text = json.dumps({"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    text = json.dumps({"sha256": digest, "size": target.stat().st_size})
     atomic_write(_stamp_path(target), lambda f: f.write(text), mode="w")
-
-
-def _current_hash(target: Path) -> str:
-    """sha256 of ``target``, from its stamp while size and mtime are unchanged, else recomputed."""
-    stamp = _read_stamp(target)
-    st = target.stat()
-    if stamp and stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns:
-        return stamp["sha256"]
-    digest = sha256_file(target)
-    if stamp is not None and stamp.get("sha256") == digest:
-        _write_stamp(target, digest)        # touched but unchanged: refresh the stamp
-    return digest
 
 
 def sha256_file(path) -> str:
@@ -203,7 +192,7 @@ def _cache_state(spec: WeightSpec, target: Path) -> tuple[str, str | None]:
     if spec.size is not None and target.stat().st_size != spec.size:
         return "bad", (f"the file already at {target} has {target.stat().st_size:,} bytes, "
                        f"expected {spec.size:,}")
-    digest = _current_hash(target)
+    digest = sha256_file(target)            # computed now: a corrupt file never counts as verified
     stamp = _read_stamp(target)
     if spec.sha256 is not None:
         if digest != spec.sha256:
@@ -284,6 +273,16 @@ def _describe(err: BaseException) -> str:
     if isinstance(err, OSError):
         return f"I/O error: {err.strerror or err}"
     return f"{type(err).__name__}: {err}"
+
+
+def _is_offline(err: BaseException) -> bool:
+    """True when a failure means the mirror was never reached (no route, no DNS, refused, timed
+    out), as opposed to a mirror that answered with the wrong thing."""
+    if isinstance(err, urllib.error.HTTPError):
+        return False
+    if isinstance(err, urllib.error.URLError):
+        return not isinstance(err.reason, str) or "unreachable" in err.reason.lower()
+    return isinstance(err, (TimeoutError, socket.timeout, ConnectionError, socket.gaierror))
 
 
 def _download(url: str, spec: WeightSpec, folder: Path, *, progress: bool,
@@ -387,13 +386,14 @@ def fetch(name_or_spec: str | WeightSpec, *, cache=None, progress: bool = True,
         raise WeightsError(f"Weights {spec.name!r} have no download URL.\n{_how_to_place(spec, target)}")
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    failures = []
+    failures, errors = [], []
     for i, url in enumerate(spec.urls, 1):
         try:
             tmp, digest = _download(url, spec, target.parent, progress=progress, timeout=timeout)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as err:          # every failure of one mirror is reported, not raised
+            errors.append(err)
             failures.append(f"  {i}. {url}\n     → {_describe(err)}")
             continue
         try:
@@ -406,7 +406,14 @@ def fetch(name_or_spec: str | WeightSpec, *, cache=None, progress: bool = True,
             _warn_unverified(spec, target, digest)
         return target
 
-    lines = [f"Could not fetch weights {spec.name!r} ({spec.description}).", "Tried:", *failures]
+    if all(_is_offline(err) for err in errors):
+        cached = (f"no cached copy of weights {spec.name!r} in {target.parent}" if why_not is None else
+                  f"the cached copy of weights {spec.name!r} is not usable ({why_not}; it was left in place)")
+        first = (f"no network connection (no download mirror could be reached) and {cached}: connect "
+                 "to the internet and try again.")
+    else:
+        first = f"Could not fetch weights {spec.name!r} ({spec.description})."
+    lines = [first, "Tried:", *failures]
     if why_not:
         lines.append(f"Note: {why_not}; it was left in place and not used.")
     lines.append(_how_to_place(spec, target))

@@ -34,13 +34,16 @@ class World:
     [style_dim]; ``truncation``: the default ψ of the paper's start codes (0.7). ``meter``: the
     synthfaces factor meter (None in ffhq). ``encoder``, ``text_model``, ``identity_model``: given,
     or built on first access by ``loaders[name]()`` (a download, for ffhq); None where the world
-    has none. ``info``: provenance (weights files and their sha256).
+    has none. ``info``: provenance (weights files and their sha256). ``reconstruction_bound``: the
+    largest reconstruction error of the world's own renders and the threshold above which an image
+    is one it cannot represent (a dict, see ``synthfaces.representable``; None where not measured).
     """
 
     def __init__(self, name: str, generator, latent_avg, device, truncation: float = 0.7, meter=None,
                  text_model=None, info: dict | None = None, *, encoder=None, identity_model=None,
-                 loaders: dict[str, Callable[[], Any]] | None = None):
+                 loaders: dict[str, Callable[[], Any]] | None = None, reconstruction_bound=None):
         self.name, self.generator, self.latent_avg, self.device = name, generator, latent_avg, device
+        self.reconstruction_bound = reconstruction_bound
         self.truncation, self.meter, self.info = truncation, meter, dict(info or {})
         self._models = {"encoder": encoder, "text_model": text_model, "identity_model": identity_model}
         self._loaders = dict(loaders or {})
@@ -390,8 +393,10 @@ def _load_synthfaces(dev) -> World:
             "text_model_sha256": entries.get("synthfaces_clip.pt", {}).get("sha256"),
             "encoder_sha256": entries.get("synthfaces_encoder.pt", {}).get("sha256"),
             "encoder_matches_generator": None if encoder is None else encoder.trained_for == g_sha}
+    from .synthfaces.representable import load_bound
     return World("synthfaces", generator, latent_avg, dev, meter=meter, text_model=text_model,
-                 encoder=encoder, identity_model=meter, info=info)
+                 encoder=encoder, identity_model=meter, info=info,
+                 reconstruction_bound=load_bound(g_sha, info["encoder_sha256"]))
 
 
 def _load_clip(device):
