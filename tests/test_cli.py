@@ -466,6 +466,68 @@ def local_network_only(monkeypatch):
     return opened
 
 
+# cli-cases.md (the hostile-user list) rows each case answers, where it has one
+CASE_ROWS = {
+    "not_an_image": "1", "truncated_jpeg": "2", "corrupt_jpeg": "2", "empty_file": "4", "image_16px": "5",
+    "image_20000px": "6", "folder_without_images": "8", "image_missing": "11",
+    "edit_output_unwritable": "12", "direction_output_unwritable": "12",
+    "alpha_nan": "13", "alpha_infinite": "13", "alpha_far_too_large": "13",
+    "alpha_negative_number_is_a_value": "14", "edit_one_frame": "15", "frames_beyond_memory": "16",
+    "unknown_micromotion": "17", "unknown_world": "17", "device_unknown": "18",
+    "device_mps_not_here": "18", "direction_device_unknown": "18", "direction_wrong_shape": "19",
+    "direction_other_world": "19", "direction_metadata_a_list": "22", "direction_metadata_null": "22",
+    "direction_metadata_world_not_text": "22", "weights_in_cache_is_html": "24",
+    "weights_fail_their_hash": "24", "template_without_braces": "27", "zero_identities": "27",
+    "clip_missing": "28", "edit_out_is_the_images_folder": "29", "edit_folder_into_itself": "29",
+    "two_images_one_output_name": "30", "layers_superscript_digit": "32", "cache_is_a_file": "34",
+    "cache_under_a_file": "34", "escape_codes_in_a_file_name": "35", "no_network_no_cache": "40",
+    "failed_edit_leaves_no_output_folder": "41",
+}
+TABLE = ROOT / "tests" / "bad_inputs.md"
+
+
+def bad_input_table() -> str:
+    """The bad-input suite as a Markdown table: each case's command line (paths shortened) and
+    the text its one error line must hold. ``tests/bad_inputs.md`` is this, regenerated with
+    ``PYTHONPATH=tests .venv/bin/python -c "import test_cli; print(test_cli.bad_input_table(), end='')" > tests/bad_inputs.md``."""
+    import tempfile
+    lines = ["# `micromotion` under bad input: every case the tests run", "",
+             "Each row is one case of `tests/test_cli.py::test_bad_input`. Every one must end with exit",
+             "code 2, one line on stderr that starts `micromotion COMMAND: error:` and holds the text",
+             "shown, no traceback, no raw terminal escape, and nothing new under the test's folder (no",
+             "output, no empty output folder, no cache file, no `.part`). *Row* is the case's row in",
+             "the hostile-user list (`shared/cli-cases.md`). Made by `bad_input_table()` in that file;",
+             "a test checks this page is current.", "",
+             "| case | row | command | the error line holds |", "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as folder:
+        for name in sorted(BAD_INPUTS):
+            tmp = Path(folder) / name
+            (tmp / "cache").mkdir(parents=True)
+            face = tmp / "face.png"
+            Image.new("RGB", (64, 64)).save(face)
+            monkeypatch = pytest.MonkeyPatch()
+            inputs = {"face": face, "direction": Path("random.pt"), "server": "http://127.0.0.1:PORT",
+                      "dead_url": "http://127.0.0.1:CLOSED/stylegan2-ffhq-config-f.pt", "monkeypatch": monkeypatch}
+            monkeypatch.setenv(weights.CACHE_ENV, "cache")
+            try:
+                argv, message = BAD_INPUTS[name](tmp, inputs)
+                cache = os.environ[weights.CACHE_ENV].replace(str(tmp) + "/", "")
+            except pytest.skip.Exception:
+                argv, message, cache = ["(skipped on this machine)"], "", "cache"
+            finally:
+                monkeypatch.undo()
+            env = "" if cache == "cache" else f"{weights.CACHE_ENV}={cache} "
+            command = env + "micromotion " + " ".join(cli.shown(str(a).replace(str(tmp) + "/", "")) for a in argv)
+            cell = message.replace("|", "\\|")
+            lines.append(f"| {name} | {CASE_ROWS.get(name, '')} | `{command}` | {cell} |")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_bad_input_table_is_current():
+    assert set(CASE_ROWS) <= set(BAD_INPUTS)
+    assert TABLE.read_text() == bad_input_table(), f"regenerate {TABLE.name}: see bad_input_table()"
+
+
 def test_there_are_at_least_20_bad_input_cases():
     assert len(BAD_INPUTS) >= 20
 

@@ -4,8 +4,10 @@ The server (127.0.0.1, port 0, a thread per request) plays every way a mirror go
 file, a body cut short, an HTML quota page, a 404, a silent server; "no server at all" is a port
 that nobody listens on. Each failure must leave the cache folder exactly as it was.
 """
+import contextlib
 import hashlib
 import http.server
+import os
 import socket
 import subprocess
 import sys
@@ -89,6 +91,16 @@ def spec(*urls, sha256=GOOD_SHA, size=len(GOOD), filename="toy.pt", name="toy"):
                       licence="none", description="a toy file", filename=filename)
 
 
+@contextlib.contextmanager
+def weights_registered(s):
+    """``s`` in the registry for the duration (``info`` lists registered files only)."""
+    weights._REGISTRY[s.name] = s
+    try:
+        yield
+    finally:
+        del weights._REGISTRY[s.name]
+
+
 def listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
@@ -129,6 +141,31 @@ def test_corrupted_cached_file_is_downloaded_again(server, tmp_path):
     assert weights.cached_path(s, cache=tmp_path) is None
     assert fetch(s, tmp_path).read_bytes() == GOOD
     assert len(server.hits) == 2
+
+
+def test_corruption_that_keeps_size_and_mtime_is_never_verified(server, tmp_path):
+    """The stamp beside a file is a record, not a shortcut: a changed byte with the size and
+    modification time put back is still caught (by ``cached_path``, ``info`` and ``fetch``)."""
+    s = spec(f"{server.url}/good.bin")
+    path = fetch(s, tmp_path)
+    before = path.stat()
+    path.write_bytes(GOOD[:100] + b"Z" + GOOD[101:])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_mtime_ns == before.st_mtime_ns and path.stat().st_size == before.st_size
+    assert weights.cached_path(s, cache=tmp_path) is None
+    with weights_registered(s):
+        assert [r["cached"] for r in weights.info(cache=tmp_path) if r["name"] == "toy"] == [False]
+    assert fetch(s, tmp_path).read_bytes() == GOOD            # downloaded again, not trusted
+    assert len(server.hits) == 2
+
+
+def test_offline_with_an_empty_cache_says_so_first(dead_url, tmp_path):
+    with pytest.raises(WeightsError) as err:
+        fetch(spec(dead_url), tmp_path)
+    first = str(err.value).splitlines()[0]
+    assert first.startswith("no network connection (no download mirror could be reached) and no "
+                            f"cached copy of weights 'toy' in {tmp_path}")
+    assert len(first) < 250
 
 
 def test_first_url_fails_second_succeeds(server, tmp_path):
