@@ -359,11 +359,14 @@ def _frames_direction(world, args):
 
 def _load_images(files, world, align: bool) -> list:
     """Load (and align) every image before any output is written; report what loading changed."""
-    from .alignment import MIN_SIDE, align_face, load_image
+    from .alignment import MIN_SIDE, NoFaceError, align_face, load_image
     images = []
     for path in files:
         if align:
-            image, info = align_face(path, output_size=world.resolution)
+            try:
+                image, info = align_face(path, output_size=world.resolution)
+            except NoFaceError as err:        # its advice names a Python argument
+                raise UserError(str(err).replace(", or pass landmarks=.", ".")) from None
             notes = info.notes
         else:
             image = load_image(path, max_side=max(1024, 4 * world.resolution), min_side=MIN_SIDE)

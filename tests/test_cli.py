@@ -410,6 +410,13 @@ def case_escape_codes_in_a_file_name(tmp, inputs):
     return _edit(tmp / "\x1b[2Jevil\x07.png", inputs, tmp), "\\x1b[2jevil\\x07.png: no such image"
 
 
+def case_align_finds_no_face(tmp, inputs):
+    from helpers import alignment
+    inputs["monkeypatch"].setattr(alignment, "detect_faces", lambda *args, **kw: [])
+    # the library's advice ends "or pass landmarks=." (a Python argument); the command's does not
+    return _edit(inputs["face"], inputs, tmp, "--align"), "crop or enlarge the photo."
+
+
 def case_failed_edit_leaves_no_output_folder(tmp, inputs):
     (tmp / "text.png").write_text("not a picture")      # fails after --out was made and probed
     return _edit(tmp / "text.png", inputs, tmp / "deep" / "er"), "not an image file"
@@ -481,7 +488,7 @@ CASE_ROWS = {
     "clip_missing": "28", "edit_out_is_the_images_folder": "29", "edit_folder_into_itself": "29",
     "two_images_one_output_name": "30", "layers_superscript_digit": "32", "cache_is_a_file": "34",
     "cache_under_a_file": "34", "escape_codes_in_a_file_name": "35", "no_network_no_cache": "40",
-    "failed_edit_leaves_no_output_folder": "41",
+    "failed_edit_leaves_no_output_folder": "41", "align_finds_no_face": "9",
 }
 TABLE = ROOT / "tests" / "bad_inputs.md"
 
