@@ -18,8 +18,6 @@ from .device import batch_gradient
 from .files import atomic_write
 from .progress import bar
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif")
 
 
 def cache_dir() -> Path:
@@ -53,93 +51,16 @@ def cached(kind: str, key: str, compute, use_cache: bool = True):
     return result
 
 
-def read_frames(source, max_frames: int = 64) -> list:
-    """Frames from a video file, a folder of images, a list of paths/arrays, or an array [T, H, W, 3].
-
-    Returns a list of PIL images in the clip's order (folders sorted by file name).
-    """
-    loaded = False
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such video file or folder of frames")
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not files:
-                raise ValueError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            source = files
-        elif path.suffix.lower() in VIDEO_SUFFIXES:
-            source, loaded = _sampled_video_frames(path, max_frames), True   # sampled and loaded
-        else:
-            raise ValueError(f"{path} is neither a folder of frames nor a video ({', '.join(VIDEO_SUFFIXES)})")
-    if isinstance(source, np.ndarray) and source.ndim == 4:
-        source = list(source)
-    frames = list(source)
-    if len(frames) < 2:
-        raise ValueError(f"a clip needs at least 2 frames to anchor a motion, got {len(frames)}")
-    if len(frames) > max_frames:  # anchors need few frames: sample evenly
-        idx = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
-        frames = [frames[i] for i in idx]
-    from .alignment import load_image
-    if not loaded:
-        frames = [load_image(f) for f in frames]
-    return frames
-
-
-def _sampled_video_frames(path: Path, max_frames: int) -> list:
-    """``max_frames`` frames spread evenly over a video, decoded as a stream: one pass counts the
-    frames (ffmpeg decodes and drops them), a second keeps only the chosen ones, so memory holds
-    the kept frames, not the clip (a minute of 1080p is ~11 GB decoded)."""
-    import imageio_ffmpeg
-    from PIL import Image
-
-    from .alignment import load_image
-
-    def unreadable(err):
-        return ValueError(f"{path} could not be read as a video ({type(err).__name__}: "
-                          f"{str(err).strip().splitlines()[-1] if str(err).strip() else 'no frames'})")
-
-    try:
-        total = imageio_ffmpeg.count_frames_and_secs(str(path))[0]
-    except Exception as err:  # noqa: BLE001 - ffmpeg's failures come as several exception types
-        raise unreadable(err) from None
-    keep = set(np.linspace(0, total - 1, min(total, max_frames)).round().astype(int).tolist()) if total else set()
-    frames = []
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    try:
-        width, height = next(reader)["size"]
-        for i, raw in enumerate(reader):
-            if i in keep:
-                frames.append(load_image(Image.frombytes("RGB", (width, height), raw)))
-    except Exception as err:  # noqa: BLE001
-        raise unreadable(err) from None
-    finally:
-        reader.close()
-    return frames
-
-
-def to_tensor(images, size: int) -> torch.Tensor:
-    """PIL images → batch [n, 3, size, size] in [-1, 1] (Lanczos resize of a centre square crop)."""
-    from PIL import Image
-    out = []
-    for im in images:
-        w, h = im.size
-        s = min(w, h)
-        im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-        im = im.resize((size, size), Image.LANCZOS)
-        out.append(torch.from_numpy(np.asarray(im, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1))
-    return torch.stack(out)
-
-
 def video_anchors(world, frames, steps: int = 300, lr: float = 0.03, spread_weight: float = 0.0,
                   use_cache: bool = True, progress: bool = True) -> torch.Tensor:
     """Invert the frames of a clip → anchor codes [T, num_ws, d], in the clip's order.
 
-    ``frames``: a batch [T, 3, res, res] in [-1, 1], or anything :func:`read_frames` accepts.
+    ``frames``: a batch [T, 3, res, res] in [-1, 1], or anything :func:`images.read_frames` accepts.
     Inversion uses the world's encoder when it has one, then optimisation refinement.
     """
     from .inversion import invert
     if not torch.is_tensor(frames):
+        from .images import read_frames, to_tensor
         frames = to_tensor(read_frames(frames), world.resolution)
     # the encoder's guess is where the optimisation starts, so a retrained encoder recomputes
     key = cache_key(kind="video", world=world.info.get("weights_sha256", world.name), frames=frames,

@@ -196,16 +196,11 @@ def _check_device(device) -> None:
 
 
 def _image_files(source) -> list[Path]:
-    from .anchors import IMAGE_SUFFIXES
+    from .images import list_images
     path = Path(source)
     if not path.exists():
         raise UserError(f"{path}: no such image or folder")
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not files:
-            raise UserError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return files
-    return [path]
+    return list_images(path) if path.is_dir() else [path]
 
 
 def _planned_outputs(files, out: Path, formats) -> dict[Path, list[Path]]:
@@ -335,26 +330,17 @@ def cmd_direction(args) -> int:
                                         seed=1 if args.seed is None else args.seed,
                                         steps=args.steps or 40, rank=args.rank, rule=args.rule)
     else:
-        direction, how = _frames_direction(world, args)
+        from .directions import frames_direction
+        try:
+            direction, how = frames_direction(world, args.frames, rank=4 if args.rank is None else args.rank,
+                                              rule=args.rule, steps=args.steps or 200)
+        except ValueError as err:
+            if str(err).startswith("rank "):          # the command line calls it --rank
+                raise UserError(f"--{err}") from None
+            raise
     save_direction(out, direction, world, **how)
     print(shown(f"wrote {out} (norm {float(direction.norm()):.3f}) and {out.with_suffix('.json')}"))
     return 0
-
-
-def _frames_direction(world, args):
-    import numpy as np
-    from . import anchors, decomposition
-    frames = anchors.to_tensor(anchors.read_frames(args.frames), world.resolution)
-    rank = 4 if args.rank is None else args.rank
-    if rank > len(frames) - 1:
-        raise UserError(f"--rank {rank} does not fit {len(frames)} frames: use 1 … {len(frames) - 1}")
-    steps = args.steps or 200
-    codes = anchors.video_anchors(world, frames, steps=steps)
-    low, infos = decomposition.decompose_anchors(codes, "rpca", "per_layer", rank=rank)
-    direction = decomposition.edit_direction(low, args.rule, first=0, last=-1)
-    return direction, dict(source="frames", frames=str(args.frames), n_frames=len(frames), method="rpca",
-                           rank=rank, rule=args.rule, inversion_steps=steps,
-                           rpca_iterations=int(np.mean([i.iterations for i in infos])))
 
 
 def _load_images(files, world, align: bool) -> list:

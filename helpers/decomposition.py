@@ -210,3 +210,13 @@ def direction_from_anchors(anchors: torch.Tensor, method: str = "rpca", rank: in
     and read the edit direction [num_ws, d] off the low-rank anchors."""
     low, _ = decompose_anchors(anchors, method, mode, min(rank, anchors.shape[0] - 1))
     return edit_direction(low, rule, last=last)
+
+
+def per_identity_directions(anchor_sets, **kw) -> torch.Tensor:
+    """Each identity's anchors [k, num_ws, d] decomposed on their own → directions [n, num_ws, d].
+
+    Each person's micromotion subspace is their own (``notebooks/07_subspace_angles.ipynb``), so
+    anchors are never pooled; the mean over identities (``.mean(0)``) is a direction less tied to
+    any one face. ``kw`` go to :func:`direction_from_anchors`.
+    """
+    return torch.stack([direction_from_anchors(a, **kw) for a in anchor_sets])

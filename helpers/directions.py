@@ -190,7 +190,7 @@ def text_direction(world, template: str, degrees="percent", identities: int = 1,
     ``rank`` None means 4, capped at the number of anchors − 1.
     """
     from .anchors import text_anchors
-    from .decomposition import RULES, direction_from_anchors
+    from .decomposition import RULES, per_identity_directions
     template = resolve_template(template)
     words = parse_degrees(degrees)
     rows = 1 + len(words)
@@ -209,8 +209,7 @@ def text_direction(world, template: str, degrees="percent", identities: int = 1,
     anchors = text_anchors(world, starts, template, degrees=words, steps=steps, use_cache=use_cache,
                            progress=progress)                    # [identities, rows, num_ws, d]
     last = -2 if words == PERCENTAGES else -1
-    per_identity = torch.stack([direction_from_anchors(a, rank=rank, rule=rule, last=last) for a in anchors])
-    direction = per_identity.mean(0)
+    direction = per_identity_directions(anchors, rank=rank, rule=rule, last=last).mean(0)
     how = {"source": "text", "template": template, "degrees": list(words), "identities": identities,
            "seed": seed, "truncation": world.truncation, "steps": steps, "method": "rpca", "rank": rank,
            "rule": rule, "combine": "mean of per-identity directions" if identities > 1 else "one identity"}
@@ -242,7 +241,7 @@ def clip_directions(world, micromotions, identities: int = 8, n_frames: int = 7,
     """:func:`clip_direction` of several micromotions, their clips inverted in one batch →
     ``{micromotion: (direction, how)}``."""
     from .anchors import rendered_clip_anchors
-    from .decomposition import RULES, direction_from_anchors
+    from .decomposition import RULES, per_identity_directions
     unknown = [m for m in micromotions if m not in TEMPLATES]
     if unknown:
         raise ValueError(f"unknown micromotion(s) {', '.join(map(repr, unknown))}; known: {', '.join(TEMPLATES)}")
@@ -256,12 +255,32 @@ def clip_directions(world, micromotions, identities: int = 8, n_frames: int = 7,
                                  seed=seed, steps=steps, use_cache=use_cache, progress=progress)
     out = {}
     for m, anchors in sets.items():
-        per_identity = torch.stack([direction_from_anchors(a, rank=rank, rule=rule, last=-1) for a in anchors])
-        out[m] = per_identity.mean(0), {
+        out[m] = per_identity_directions(anchors, rank=rank, rule=rule, last=-1).mean(0), {
             "source": "rendered clips", "micromotion": m, "identities": identities, "n_frames": n_frames,
             "seed": seed, "inversion_steps": steps, "method": "rpca", "rank": rank, "rule": rule,
             "combine": "mean of per-identity directions" if identities > 1 else "one identity"}
     return out
+
+
+def frames_direction(world, frames, rank: int = 4, rule: str = "last_minus_first",
+                     steps: int = 200) -> tuple[torch.Tensor, dict]:
+    """The edit direction of a clip (a video file, a folder of frames, or anything
+    :func:`helpers.images.read_frames` takes), and a record of how it was made: its frames (64 at
+    most, spread over the clip) are inverted, robust PCA keeps a rank ``rank`` subspace of those
+    anchors, and ``rule`` reads the direction off it (first frame to last)."""
+    import numpy as np
+    from .anchors import video_anchors
+    from .decomposition import decompose_anchors, edit_direction
+    from .images import read_frames, to_tensor
+    batch = to_tensor(read_frames(frames), world.resolution)
+    if not 1 <= rank <= len(batch) - 1:
+        raise ValueError(f"rank {rank} does not fit {len(batch)} frames: use 1 … {len(batch) - 1}")
+    codes = video_anchors(world, batch, steps=steps)
+    low, infos = decompose_anchors(codes, "rpca", "per_layer", rank=rank)
+    direction = edit_direction(low, rule, first=0, last=-1)
+    return direction, dict(source="frames", frames=str(frames), n_frames=len(batch), method="rpca",
+                           rank=rank, rule=rule, inversion_steps=steps,
+                           rpca_iterations=int(np.mean([i.iterations for i in infos])))
 
 
 def write_builtin(world, path=None, progress: bool = True) -> Path:

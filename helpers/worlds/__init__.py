@@ -23,7 +23,6 @@ from typing import Any, Callable
 
 WORLDS = ("synthfaces", "ffhq")
 FFHQ_CONFIG = dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)
-MIN_SIDE = 16            # px: smaller images are refused by preprocess
 LAZY_MODELS = ("encoder", "text_model", "identity_model")
 
 
@@ -154,7 +153,7 @@ class World:
         Takes a file path, a PIL image, a numpy array ([H, W], [H, W, 1|3|4], or a batch
         [n, H, W, C]; uint8, uint16, bool or floats in [0, 1]), a tensor ([3, H, W] or [n, C, H, W]
         in [-1, 1], or uint8), or a list of any of these. Files, PIL images and arrays go through
-        :func:`helpers.alignment.load_image` (EXIF rotation, transparency onto white, grey and
+        :func:`helpers.images.load_image` (EXIF rotation, transparency onto white, grey and
         16-bit to 8-bit RGB, huge images downscaled on load). Non-square images are centre-cropped
         to a square, then resized (Lanczos / antialiased) to the generator's resolution. No face
         alignment: for real photos use :func:`helpers.alignment.align_face` first.
@@ -162,6 +161,7 @@ class World:
         Raises ``ValueError`` (``ImageLoadError`` for files) for anything that is not an image,
         images smaller than 16 px, and tensors outside [-1, 1].
         """
+        from ..images import to_batch
         return to_batch(images, self.resolution)
 
     def encode(self, images, batch: int = 16):
@@ -281,79 +281,6 @@ class World:
         if not self.has("identity_model"):
             raise ValueError(f"the {self.name!r} world has no identity model loaded")
         return identity_loss(self.identity_embedding, images, reference)
-
-
-# --------------------------------------------------------------------------- images in
-def _square_resize(image, size: int):
-    """PIL image → tensor [3, size, size] in [-1, 1]: centre square crop, Lanczos resize."""
-    import numpy as np
-    import torch
-    from PIL import Image
-    w, h = image.size
-    s = min(w, h)
-    left, top = (w - s) // 2, (h - s) // 2
-    image = image.crop((left, top, left + s, top + s))
-    if s != size:
-        image = image.resize((size, size), Image.Resampling.LANCZOS)
-    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
-
-
-def _tensor_batch(images, size: int):
-    """A tensor [C, H, W] or [n, C, H, W] (C = 1, 3 or 4) → [n, 3, size, size] in [-1, 1]."""
-    import torch
-    import torch.nn.functional as F
-    x = images.detach()
-    if x.dim() == 3:
-        x = x[None]
-    if x.dim() != 4 or x.shape[1] not in (1, 3, 4):
-        raise ValueError(f"expected an image tensor [3, H, W] or [n, 3, H, W] (1, 3 or 4 channels), got "
-                         f"shape {tuple(images.shape)}")
-    if len(x) == 0:
-        raise ValueError("no images given (a batch of 0)")
-    if x.dtype == torch.uint8:
-        x = x.float() / 127.5 - 1
-    elif not x.is_floating_point():
-        raise ValueError(f"image tensors must be float in [-1, 1] or uint8, not {x.dtype}")
-    x = x.float().cpu()
-    if not torch.isfinite(x).all():
-        raise ValueError("the image tensor holds NaN or infinite values")
-    if x.min() < -1.01 or x.max() > 1.01:
-        raise ValueError(f"image tensors must be scaled to [-1, 1] (found [{x.min():.3g}, {x.max():.3g}]); "
-                         "for 0–255 pixels use x / 127.5 - 1")
-    h, w = x.shape[-2:]
-    if min(h, w) < MIN_SIDE:
-        raise ValueError(f"the images are only {w}×{h} px; at least {MIN_SIDE} px on each side are needed")
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    elif x.shape[1] == 4:          # transparency onto white, as load_image does
-        alpha = (x[:, 3:] + 1) / 2
-        x = x[:, :3] * alpha + (1 - alpha)
-    s = min(h, w)
-    x = x[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-    if s != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=s > size)
-    return x.clamp(-1, 1).contiguous()
-
-
-def to_batch(images, size: int):
-    """:meth:`World.preprocess` for a given resolution (see there)."""
-    import numpy as np
-    import torch
-    from PIL import Image
-    from ..alignment import ImageLoadError, load_image
-    if torch.is_tensor(images):
-        return _tensor_batch(images, size)
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        images = list(images)
-    if isinstance(images, (list, tuple)):
-        if len(images) == 0:
-            raise ValueError("no images given (an empty list)")
-        return torch.cat([to_batch(item, size) for item in images])
-    if isinstance(images, (str, os.PathLike, np.ndarray, Image.Image)):
-        image = load_image(images, max_side=max(1024, 4 * size), min_side=MIN_SIDE)
-        return _square_resize(image, size)[None]
-    raise ImageLoadError(f"cannot read an image from a {type(images).__name__}: pass a file path, a PIL "
-                         "image, a numpy array, a tensor [n, 3, H, W] in [-1, 1], or a list of these")
 
 
 # --------------------------------------------------------------------------- loading
