@@ -131,7 +131,7 @@ def text_anchors(world, starts: torch.Tensor, template: str, degrees=None, steps
     ``degrees[k]`` (default: the released code's "no", 10 %, …, 100 % — a 12-row matrix). Every prompt
     of every identity restarts from that identity's start code, and all of them run as one batch.
     """
-    from .worlds.synthfaces.captions import PERCENTAGES, prompts as fill_prompts
+    from .vocabulary import PERCENTAGES, prompts as fill_prompts
     degrees = PERCENTAGES if degrees is None else tuple(degrees)
     texts = fill_prompts(template, degrees)
     if starts.dim() == 2:
@@ -178,7 +178,7 @@ def anchor_sets(world, source: str = "text", motions=None, n_identities: int = 3
     start codes ``world.sample_wplus(n_identities, seed)`` at ψ = 0.7; 'video': synthfaces rendered
     clips of 7 frames, inverted. Returns ``{motion: anchors [n_identities, rows, num_ws, d]}``.
     """
-    from .worlds.synthfaces.captions import TEMPLATES
+    from .vocabulary import TEMPLATES
     motions = list(TEMPLATES) if motions is None else list(motions)
     unknown = [m for m in motions if m not in TEMPLATES]
     if unknown:

@@ -22,6 +22,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from .vocabulary import MICROMOTIONS
+
 EXIT_USAGE = 2
 # α multiplies the direction: the built-in synthfaces directions edit clearly at |α| of 1-3; at 10
 # the face distorts and beyond 20 it dissolves into colour (a smile strip at -10, 0, 10, 20 shows it).
@@ -29,9 +31,6 @@ ALPHA_LIMIT = 20.0
 # argparse reads "-1e3" as an option unless told that such strings are numbers.
 NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
-# The micromotions by name, written out so that `--help`, `worlds` and `info` need no torch import
-# (tests check it against helpers.worlds.synthfaces.captions.TEMPLATES).
-MICROMOTIONS = ("smile", "anger", "eye_closure", "age", "yaw")
 
 EDIT_HELP = f"""\
 Edit each image along a micromotion: invert it into the world's W+ space, then render

@@ -22,10 +22,8 @@ from pathlib import Path
 import torch
 
 from .files import atomic_write
-from .worlds.synthfaces.captions import ADJECTIVES, PERCENTAGES, TEMPLATES, resolve_template
+from .vocabulary import PERCENTAGES, TEMPLATES, parse_degrees, resolve_template
 
-#: Named degree sets: the released code's percentages and the paper's adjective set.
-DEGREE_SETS = {"percent": PERCENTAGES, "adjectives": tuple(ADJECTIVES)}
 #: Defaults of the text-made built-in directions (``micromotion edit --micromotion smile`` on ffhq).
 #: The principal rule, not the released code's last-minus-first: it spans all anchors (the 100 % one
 #: too) and moves the factor further per unit α on held-out faces (``notebooks/09_ablations.ipynb``).
@@ -147,29 +145,6 @@ def _compare_sidecar(path: Path, meta: dict) -> None:
 
 
 # --------------------------------------------------------------------------- directions from text
-
-
-def parse_degrees(spec) -> tuple[str, ...]:
-    """``'percent'`` | ``'adjectives'`` | ``'w1,w2,…'`` | a sequence of words → the degree words.
-
-    A direction needs at least two degrees (the start code plus one anchor gives a line, not a motion
-    the decomposition can check), so fewer are refused, as are repeated words.
-    """
-    if isinstance(spec, str):
-        if spec.strip().lower() in DEGREE_SETS:
-            return DEGREE_SETS[spec.strip().lower()]
-        words = tuple(w.strip() for w in spec.split(",") if w.strip())
-    else:
-        words = tuple(str(w) for w in spec)
-    hint = "give 'percent', 'adjectives' or at least 2 comma-separated degree words, e.g. 'no,slight,big'"
-    if not words:
-        raise ValueError(f"the degree list is empty: {hint}")
-    if len(words) == 1:
-        raise ValueError(f"one degree ({words[0]!r}) gives one anchor only, too few for a direction: {hint}")
-    repeated = sorted({w for w in words if words.count(w) > 1})
-    if repeated:
-        raise ValueError(f"the degree list repeats {', '.join(map(repr, repeated))}: each degree is one anchor")
-    return words
 
 
 def text_direction(world, template: str, degrees="percent", identities: int = 1, seed: int = 1,

@@ -1,4 +1,5 @@
-"""Guidance losses of the paper's latent optimisation: the CLIP loss and the identity loss.
+"""Guidance losses of the paper's latent optimisation: the CLIP loss and the identity loss, and
+CLIP's tokenizer (BPE from the `clip` package, for any world's CLIP).
 
 Taught in ``notebooks/03_text_anchors.ipynb``. Both work with any model that has the interface of the
 `clip` package's ``CLIP`` (the real ViT-B/32 or the synthfaces one) and any identity embedding
@@ -6,11 +7,49 @@ Taught in ``notebooks/03_text_anchors.ipynb``. Both work with any model that has
 """
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+@lru_cache(maxsize=None)
+def clip_module(name: str):
+    """``clip.model`` or ``clip.simple_tokenizer``, without importing ``clip/__init__`` (torchvision)."""
+    spec = importlib.util.find_spec("clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the `clip` package is missing: pip install --no-deps clip-anytorch ftfy regex "
+                          "(note: `pip install clip` installs an unrelated tool)")
+    path = Path(list(spec.submodule_search_locations)[0]) / f"{name}.py"
+    mod_spec = importlib.util.spec_from_file_location(f"_clip_{name}", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    return clip_module("simple_tokenizer").SimpleTokenizer()
+
+
+def tokenize(texts, context_length: int = 77) -> torch.Tensor:
+    """Texts → token ids [n, context_length] with CLIP's BPE, start/end tokens and zero padding."""
+    if isinstance(texts, str):
+        texts = [texts]
+    if len(texts) == 0:
+        raise ValueError("no prompts given: pass at least one text")
+    tok = _tokenizer()
+    sot, eot = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
+    out = torch.zeros(len(texts), context_length, dtype=torch.long)
+    for i, text in enumerate(texts):
+        ids = [sot] + tok.encode(text) + [eot]
+        if len(ids) > context_length:
+            raise ValueError(f"prompt too long for CLIP ({len(ids)} > {context_length} tokens): {text[:60]!r}…")
+        out[i, :len(ids)] = torch.tensor(ids)
+    return out
 
 
 def clip_image_input(images: torch.Tensor, resolution: int = 224) -> torch.Tensor:

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from helpers import anchors, directions, evaluation, shipped, worlds
-from helpers.worlds.synthfaces import captions, renderer
+from helpers import vocabulary
+from helpers.worlds.synthfaces import renderer
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +35,14 @@ def test_the_shipped_directions_were_made_for_the_shipped_models(world):
         "the GAN changed: remake the built-in directions with `python -m helpers.directions`"
     assert meta["encoder_sha256"] == entries["synthfaces_encoder.pt"]["sha256"], \
         "the encoder changed: remake the built-in directions with `python -m helpers.directions`"
-    assert sorted(payload["directions"]) == sorted(captions.TEMPLATES)
+    assert sorted(payload["directions"]) == sorted(vocabulary.TEMPLATES)
     for m, d in payload["directions"].items():
         assert d.shape == (world.num_ws, world.style_dim) and torch.isfinite(d).all() and d.norm() > 0
         assert meta["how"][m]["source"] == "rendered clips"
         assert meta["how"][m]["identities"] == directions.BUILTIN_CLIPS["identities"]
 
 
-@pytest.mark.parametrize("micromotion", list(captions.TEMPLATES))
+@pytest.mark.parametrize("micromotion", list(vocabulary.TEMPLATES))
 def test_each_built_in_direction_moves_its_factor_on_inverted_images(world, inverted_photos, micromotion):
     direction, how = directions.builtin_direction(world, micromotion, progress=False)
     assert how["shipped"] == f"data/{directions.SHIPPED}"
@@ -73,7 +74,7 @@ def test_ffhq_built_in_directions_come_from_text(monkeypatch):
     calls = []
     monkeypatch.setattr(directions, "text_direction", lambda world, template, **kw: calls.append((template, kw)) or (None, {}))
     directions.builtin_direction(types.SimpleNamespace(name="ffhq"), "age", progress=False)
-    assert calls == [(captions.TEMPLATES["age"], {"progress": False, **directions.BUILTIN})]
+    assert calls == [(vocabulary.TEMPLATES["age"], {"progress": False, **directions.BUILTIN})]
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -121,7 +122,7 @@ def test_remade_directions_ship_with_their_hash_and_load_back(world, tmp_path, m
     entry = shipped.manifest()[directions.SHIPPED]
     assert entry["made_by"] == "python -m helpers.directions" and entry["sha256"] == shipped.sha256_of(path)
     written = torch.load(path, weights_only=True)["directions"]
-    for m in captions.TEMPLATES:
+    for m in vocabulary.TEMPLATES:
         direction, how = directions.builtin_direction(world, m, progress=False)
         assert torch.equal(direction, written[m]) and how["identities"] == 1 and how["shipped"]
 
@@ -131,7 +132,7 @@ def test_rounding_sensitivity_separates_noise_from_result(world, tmp_path, monke
     the codes themselves lands elsewhere; every repeat is scored on the same targets."""
     monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path))
     start = world.sample_wplus(1, seed=3)
-    template = captions.TEMPLATES["anger"]
+    template = vocabulary.TEMPLATES["anger"]
     base = anchors.text_anchors(world, start, template, steps=4, progress=False)[0]
     targets = world.sample_wplus(4, seed=9)
     same = evaluation.rounding_sensitivity(world, base, template, "anger", targets, repeats=1, scale=0.0, steps=4)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from helpers import shipped
+from helpers import vocabulary
 from helpers.worlds.synthfaces import captions, renderer
 from helpers.worlds.synthfaces.renderer import FACTORS, MICROMOTION_FACTORS, STYLES
 
@@ -59,17 +60,17 @@ def test_yaw_degrees_round_trip():
 
 
 def test_captions_follow_the_paper():
-    assert captions.prompts(captions.TEMPLATES["smile"])[:2] == ["A person with no smile", "A person with 10% smile"]
-    assert len(captions.PERCENTAGES) == 11
-    assert set(captions.ADJECTIVES) == {"no", "a big", "big", "a slight", "slight", "a large", "large", ""}
+    assert vocabulary.prompts(vocabulary.TEMPLATES["smile"])[:2] == ["A person with no smile", "A person with 10% smile"]
+    assert len(vocabulary.PERCENTAGES) == 11
+    assert set(vocabulary.ADJECTIVES) == {"no", "a big", "big", "a slight", "slight", "a large", "large", ""}
     f = renderer.sample_factors(2, seed=0, neutral=True)
     f = renderer.set_factors(f, smile=torch.tensor([0.0, 0.92]))
     assert captions.caption(f, "smile") == ["A person with no smile", "A person with 90% smile"]
-    assert captions.fill("{} old person with gray hair", "") == "Old person with gray hair"
+    assert vocabulary.fill("{} old person with gray hair", "") == "Old person with gray hair"
     with pytest.raises(ValueError, match="no '\\{\\}'"):
-        captions.prompts("A person smiling")
+        vocabulary.prompts("A person smiling")
     with pytest.raises(ValueError, match="empty"):
-        captions.prompts("A {} smile", [])
+        vocabulary.prompts("A {} smile", [])
 
 
 @pytest.fixture(scope="module")

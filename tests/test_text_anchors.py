@@ -23,7 +23,7 @@ class TinyWorld:
         self.embed_weight = torch.randn(8, 3 * 16 * 16)
 
     def encode_text(self, prompts):
-        return guidance.clip_text_features(self.text_model, text_model.tokenize(prompts))
+        return guidance.clip_text_features(self.text_model, guidance.tokenize(prompts))
 
     def clip_loss(self, images, texts):
         return guidance.clip_loss(self.text_model, images, texts)

@@ -3,18 +3,19 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.worlds.synthfaces import captions, text_model
+from helpers import guidance, vocabulary
+from helpers.worlds.synthfaces import text_model
 
 
 def test_tokenize_uses_clip_bpe_with_start_and_end():
-    tokens = text_model.tokenize(["A person with 90% smile", "no"])
+    tokens = guidance.tokenize(["A person with 90% smile", "no"])
     assert tokens.shape == (2, 77) and tokens.dtype == torch.long
     assert tokens[0, 0] == 49406 and 49407 in tokens[0].tolist()
     assert tokens[1, 3:].abs().sum() == 0
     with pytest.raises(ValueError, match="no prompts"):
-        text_model.tokenize([])
+        guidance.tokenize([])
     with pytest.raises(ValueError, match="too long"):
-        text_model.tokenize(["smile " * 100])
+        guidance.tokenize(["smile " * 100])
 
 
 def test_clip_input_follows_the_paper():
@@ -43,11 +44,10 @@ def test_clip_input_matrices_equal_the_upsample_pool_chain(size, resolution):
 
 
 def test_clip_loss_from_encoded_texts_and_identity_from_embeddings_match():
-    from helpers import guidance
     torch.manual_seed(0)
     model = text_model.build().eval()
     images = torch.rand(3, 3, 64, 64) * 2 - 1
-    tokens = text_model.tokenize(["a", "b", "c"])
+    tokens = guidance.tokenize(["a", "b", "c"])
     features = guidance.clip_text_features(model, tokens)
     assert features.is_floating_point() and torch.allclose(features.norm(dim=1), torch.ones(3))
     assert torch.allclose(guidance.clip_loss(model, images, tokens), guidance.clip_loss(model, images, features))
@@ -62,7 +62,6 @@ def test_patch_embedding_as_a_matrix_product_equals_the_convolution():
     keys, same outputs and input gradients (a partial last patch dropped like the conv does);
     convolutions that are not patch embeddings are left alone."""
     from torch import nn
-    from helpers import guidance
     torch.manual_seed(0)
     model = text_model.build().eval()
     keys = set(model.state_dict())
@@ -89,9 +88,9 @@ def test_clip_loss_pairs_and_broadcasts():
     model = text_model.build().eval()
     assert model.logit_scale.exp().item() == pytest.approx(100.0)
     images = torch.rand(3, 3, 64, 64) * 2 - 1
-    one = text_model.clip_loss(model, images, text_model.tokenize(captions.prompts("A person with {} smile")[:1]))
+    one = text_model.clip_loss(model, images, guidance.tokenize(vocabulary.prompts("A person with {} smile")[:1]))
     assert one.shape == (3,) and torch.all((one >= 0) & (one <= 2))
-    pairs = text_model.clip_loss(model, images, text_model.tokenize(["a", "b", "c"]))
+    pairs = text_model.clip_loss(model, images, guidance.tokenize(["a", "b", "c"]))
     assert pairs.shape == (3,)
 
 
@@ -106,14 +105,14 @@ def test_contrastive_loss_counts_identical_captions_as_positives():
 
 
 def test_degree_words_round_trip_through_every_template():
-    for template in captions.TEMPLATES.values():
-        for word in list(captions.PERCENTAGES) + list(captions.ADJECTIVES):
-            text = captions.fill(template, word)
-            assert captions.degree_value(captions.degree_word(text, template)) == captions.degree_value(word)
-    assert captions.degree_value("no") == 0 and captions.degree_value("30%") == pytest.approx(0.3)
-    assert captions.degree_value("a big") == pytest.approx(0.725)
+    for template in vocabulary.TEMPLATES.values():
+        for word in list(vocabulary.PERCENTAGES) + list(vocabulary.ADJECTIVES):
+            text = vocabulary.fill(template, word)
+            assert vocabulary.degree_value(vocabulary.degree_word(text, template)) == vocabulary.degree_value(word)
+    assert vocabulary.degree_value("no") == 0 and vocabulary.degree_value("30%") == pytest.approx(0.3)
+    assert vocabulary.degree_value("a big") == pytest.approx(0.725)
     with pytest.raises(ValueError, match="unknown degree word"):
-        captions.degree_value("enormous")
+        vocabulary.degree_value("enormous")
 
 
 def test_soft_targets_grade_captions_by_how_well_the_degree_fits():

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from helpers import worlds
-from helpers.worlds.synthfaces import captions, encoder as encoder_module, renderer
+from helpers import vocabulary
+from helpers.worlds.synthfaces import encoder as encoder_module, renderer
 
 torch.set_num_threads(1)
 
@@ -33,7 +34,7 @@ def pixel_error(world, codes, images):
 def test_synthfaces_world_has_every_instrument(world):
     assert (world.name, world.resolution, world.num_ws, world.style_dim) == ("synthfaces", 64, 10, 128)
     assert world.truncation == 0.7
-    assert world.templates == captions.TEMPLATES and world.templates is not captions.TEMPLATES
+    assert world.templates == vocabulary.TEMPLATES and world.templates is not vocabulary.TEMPLATES
     for model in ("encoder", "text_model", "identity_model", "meter"):
         assert world.has(model), model
     assert world.info["encoder_sha256"] and world.info["weights_sha256"]

@@ -112,7 +112,7 @@ class World:
     @property
     def templates(self) -> dict[str, str]:
         """The paper's prompt templates by micromotion, ``{}`` standing for the degree word."""
-        from .synthfaces.captions import TEMPLATES
+        from ..vocabulary import TEMPLATES
         return dict(TEMPLATES)
 
     def __repr__(self) -> str:
@@ -219,17 +219,17 @@ class World:
     # ------------------------------------------------------------------ text
     def template(self, template: str) -> str:
         """A micromotion name (a key of :attr:`templates`) or a template with ``{}`` → the template."""
-        from .synthfaces.captions import resolve_template
+        from ..vocabulary import resolve_template
         return resolve_template(template)
 
     def prompts(self, template: str, degrees=None) -> list[str]:
         """The prompt sweep of a template or micromotion name (default degrees: "no", 10 %, … 100 %)."""
-        from .synthfaces.captions import PERCENTAGES, prompts
+        from ..vocabulary import PERCENTAGES, prompts
         return prompts(self.template(template), PERCENTAGES if degrees is None else tuple(degrees))
 
     def tokenize(self, prompts):
         """Prompts → CLIP token ids [n, 77] (the `clip` package's BPE, the same in both worlds)."""
-        from .synthfaces.text_model import tokenize
+        from ..guidance import tokenize
         return tokenize([prompts] if isinstance(prompts, str) else list(prompts))
 
     def _require_text_model(self):

@@ -16,12 +16,10 @@ installed package's files.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import sys
 import time
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +28,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ...files import atomic_write, snapshot
-from ...guidance import clip_image_input, clip_loss, with_fast_patch_embedding
+from ...guidance import clip_image_input, clip_loss, clip_module, tokenize, with_fast_patch_embedding
 from ...shipped import record, verified
+from ... import vocabulary
 from . import captions, renderer
 
 DATA = Path(__file__).resolve().parents[3] / "data"
@@ -42,45 +41,9 @@ CLIP_CONFIG = dict(embed_dim=128, image_resolution=112, vision_layers=4, vision_
 STYLE_WEIGHTS = {"photo": 0.7, "painting": 0.1, "cartoon": 0.1, "sculpture": 0.1}
 
 
-@lru_cache(maxsize=None)
-def _clip_module(name: str):
-    """``clip.model`` or ``clip.simple_tokenizer``, without importing ``clip/__init__`` (torchvision)."""
-    spec = importlib.util.find_spec("clip")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the `clip` package is missing: pip install --no-deps clip-anytorch ftfy regex "
-                          "(note: `pip install clip` installs an unrelated tool)")
-    path = Path(list(spec.submodule_search_locations)[0]) / f"{name}.py"
-    mod_spec = importlib.util.spec_from_file_location(f"_clip_{name}", path)
-    module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)
-    return module
-
-
-@lru_cache(maxsize=1)
-def _tokenizer():
-    return _clip_module("simple_tokenizer").SimpleTokenizer()
-
-
-def tokenize(texts, context_length: int = 77) -> torch.Tensor:
-    """Texts → token ids [n, context_length] with CLIP's BPE, start/end tokens and zero padding."""
-    if isinstance(texts, str):
-        texts = [texts]
-    if len(texts) == 0:
-        raise ValueError("no prompts given: pass at least one text")
-    tok = _tokenizer()
-    sot, eot = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
-    out = torch.zeros(len(texts), context_length, dtype=torch.long)
-    for i, text in enumerate(texts):
-        ids = [sot] + tok.encode(text) + [eot]
-        if len(ids) > context_length:
-            raise ValueError(f"prompt too long for CLIP ({len(ids)} > {context_length} tokens): {text[:60]!r}…")
-        out[i, :len(ids)] = torch.tensor(ids)
-    return out
-
-
 def build() -> torch.nn.Module:
     """A fresh small CLIP; its logit scale is fixed at 100 like the real model's (clamped) one."""
-    model = _clip_module("model").CLIP(**CLIP_CONFIG)
+    model = clip_module("model").CLIP(**CLIP_CONFIG)
     model.logit_scale.data.fill_(math.log(100.0))
     model.logit_scale.requires_grad_(False)
     return model
@@ -104,7 +67,7 @@ def training_batch(step: int, batch: int, seed: int = 0):
     """
     rng = np.random.RandomState((seed * 9_000_011 + step) % (2 ** 31))
     f = renderer.sample_factors(batch, seed=int(rng.randint(2 ** 31)))
-    motions = rng.choice(list(captions.TEMPLATES), size=batch)
+    motions = rng.choice(list(vocabulary.TEMPLATES), size=batch)
     clean = rng.rand(batch) < 0.5
     for i in np.flatnonzero(clean):
         keep = float(f[i, renderer.factor_index(motions[i])])
@@ -117,10 +80,10 @@ def training_batch(step: int, batch: int, seed: int = 0):
             images[idx] = renderer.render(f[idx], style=style, seeds=int(rng.randint(2 ** 30)) + idx)
     kinds = rng.choice(["percent", "adjective"], size=batch)
     texts = [captions.caption(f[i:i + 1], motions[i], kinds[i], rng)[0] for i in range(batch)]
-    names = list(captions.TEMPLATES)
+    names = list(vocabulary.TEMPLATES)
     strengths = np.stack([captions.strength(f, m) for m in names], 1)
     motion_index = np.array([names.index(m) for m in motions])
-    degree = np.array([captions.degree_value(captions.degree_word(t, captions.TEMPLATES[m]))
+    degree = np.array([vocabulary.degree_value(vocabulary.degree_word(t, vocabulary.TEMPLATES[m]))
                        for t, m in zip(texts, motions)])
     return images, texts, strengths, motion_index, degree
 
@@ -155,13 +118,13 @@ def ranking_accuracy(model, n: int = 48, seed: int = 31337) -> dict[str, float]:
     an image with more of the motion score higher than one with less? (0.5 = chance, 1 = perfect)."""
     out = {}
     strengths = np.array([0.0, 0.3, 0.6, 0.9])
-    for m, template in captions.TEMPLATES.items():
+    for m, template in vocabulary.TEMPLATES.items():
         base = renderer.sample_factors(n, seed=seed, neutral=True)
         f = base.repeat_interleave(len(strengths), 0)
         f = renderer.set_factors(f, **{m: torch.as_tensor(captions.factor_value(m, np.tile(strengths, n)),
                                                           dtype=torch.float32)})
         images = renderer.render(f, seeds=seed)
-        loss = clip_loss(model, images, tokenize([captions.fill(template, "90%")]))
+        loss = clip_loss(model, images, tokenize([vocabulary.fill(template, "90%")]))
         score = (-loss).reshape(n, len(strengths))
         pairs = [(i, j) for i in range(len(strengths)) for j in range(i + 1, len(strengths))]
         out[m] = float(np.mean([(score[:, j] > score[:, i]).float().mean().item() for i, j in pairs]))
