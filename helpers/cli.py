@@ -281,7 +281,7 @@ def cmd_info(args) -> int:
     for name, entry in shipped.manifest().items():
         path = shipped.DATA / name
         state = ("missing" if not path.exists() else
-                 "ok" if shipped.sha256_of(path) == entry["sha256"] else "FAILS its hash check")
+                 "ok" if shipped.sha256_file(path) == entry["sha256"] else "FAILS its hash check")
         size = f"{entry['size'] / 2**20:.1f} MB" if entry["size"] >= 2**20 else f"{entry['size'] / 2**10:.0f} kB"
         print(f"  {name:26s} {size:>8s}  {state}")
     return 0

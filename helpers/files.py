@@ -1,6 +1,8 @@
-"""Atomic file output: a reader never sees a half-written file, a failure leaves nothing behind."""
+"""Files: atomic output (a reader never sees a half-written file, a failure leaves nothing behind)
+and the sha256 of a file."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -30,6 +32,15 @@ def atomic_write(path, write: Callable, mode: str = "wb") -> Path:
             pass
         raise
     return path
+
+
+def sha256_file(path) -> str:
+    """Lowercase hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 @contextmanager

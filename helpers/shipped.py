@@ -6,20 +6,13 @@ silently corrupted or hand-edited file is refused instead of giving quietly wron
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from .files import sha256_file
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 MANIFEST = DATA / "MANIFEST.json"
-
-
-def sha256_of(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def manifest() -> dict:
@@ -31,7 +24,7 @@ def record(path, made_by: str) -> dict:
     from .files import atomic_write
     path = Path(path)
     entries = manifest()
-    entry = {"sha256": sha256_of(path), "size": path.stat().st_size, "made_by": made_by}
+    entry = {"sha256": sha256_file(path), "size": path.stat().st_size, "made_by": made_by}
     entries[path.name] = entry
     text = json.dumps(dict(sorted(entries.items())), indent=2) + "\n"
     atomic_write(MANIFEST, lambda f: f.write(text), mode="w")
@@ -47,7 +40,7 @@ def verified(name: str) -> Path:
                                 f"`git checkout -- data/{name}` (or retrain it: {entry and entry['made_by']}).")
     if entry is None:
         raise ValueError(f"data/{name} is not listed in data/MANIFEST.json, so its hash cannot be checked")
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if digest != entry["sha256"]:
         raise ValueError(f"data/{name} fails its hash check (sha256 {digest[:12]}…, expected "
                          f"{entry['sha256'][:12]}…). It is corrupted or was changed by hand: restore it with "

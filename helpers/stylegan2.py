@@ -492,30 +492,6 @@ def _is_kernel_buffer(key: str) -> bool:
     return key.endswith("blur.kernel") or key.endswith("upsample.kernel")
 
 
-def load_state_strict(module: nn.Module, state: dict, what: str = "generator") -> None:
-    """Load a rosinality-format state dict; only the deterministic FIR buffers may be missing.
-
-    Raises ``ValueError`` naming every missing, unexpected or mis-shaped key.
-    """
-    own = module.state_dict()
-    missing = [k for k in own if k not in state and not _is_kernel_buffer(k)]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-             for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
-    problems = []
-    if missing:
-        problems.append(f"missing keys {missing[:8]}{' …' if len(missing) > 8 else ''}")
-    if unexpected:
-        problems.append(f"unexpected keys {unexpected[:8]}{' …' if len(unexpected) > 8 else ''}")
-    if wrong:
-        problems.append(f"wrong shapes {wrong[:8]}")
-    if problems:
-        raise ValueError(f"{what} checkpoint does not match the architecture: " + "; ".join(problems)
-                         + ". Check the model size / channel settings match the checkpoint.")
-    merged = {k: state.get(k, v) for k, v in own.items()}
-    module.load_state_dict(merged)
-
-
 def save_generator(path, generator: Generator, latent_avg: torch.Tensor | None = None,
                    extra: dict | None = None) -> None:
     """Write ``{"g_ema", "latent_avg", "config"}`` (rosinality layout plus our config) atomically."""
@@ -536,11 +512,8 @@ def load_generator(path, config: dict | None = None, device="cpu") -> tuple[Gene
     config-f: ``dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)``. A missing
     ``latent_avg`` is recomputed from 4096 seeded samples.
     """
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a pickle error deep in torch is no help to the reader
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
-                         f"{str(err)[:200]}). Delete it and download it again.") from None
+    from .checkpoints import read_checkpoint
+    ckpt = read_checkpoint(path)
     if not isinstance(ckpt, dict) or "g_ema" not in ckpt:
         keys = list(ckpt)[:10] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f"{path} has no 'g_ema' entry (found {keys}); expected a rosinality "
@@ -549,7 +522,9 @@ def load_generator(path, config: dict | None = None, device="cpu") -> tuple[Gene
     if config is None:
         raise ValueError(f"{path} carries no generator config: pass config=dict(size=…, ...)")
     generator = Generator(**config)
-    load_state_strict(generator, ckpt["g_ema"])
+    from .checkpoints import load_state_checked
+    load_state_checked(generator, ckpt["g_ema"], f"generator in {path}", may_be_missing=_is_kernel_buffer,
+                       assign=False)
     generator.eval().requires_grad_(False).to(device)
     latent_avg = ckpt.get("latent_avg")
     if latent_avg is None:

@@ -29,6 +29,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import sha256_file
 from .progress import bar as progress_bar
 
 __all__ = [
@@ -155,15 +156,6 @@ def _write_stamp(target: Path, digest: str) -> None:
     from .files import atomic_write
     text = json.dumps({"sha256": digest, "size": target.stat().st_size})
     atomic_write(_stamp_path(target), lambda f: f.write(text), mode="w")
-
-
-def sha256_file(path) -> str:
-    """Lowercase hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_file(path, spec: WeightSpec | str) -> bool:

@@ -120,7 +120,7 @@ def test_remade_directions_ship_with_their_hash_and_load_back(world, tmp_path, m
     path = directions.write_builtin(world, progress=False)
     assert path == data / directions.SHIPPED
     entry = shipped.manifest()[directions.SHIPPED]
-    assert entry["made_by"] == "python -m helpers.directions" and entry["sha256"] == shipped.sha256_of(path)
+    assert entry["made_by"] == "python -m helpers.directions" and entry["sha256"] == shipped.sha256_file(path)
     written = torch.load(path, weights_only=True)["directions"]
     for m in vocabulary.TEMPLATES:
         direction, how = directions.builtin_direction(world, m, progress=False)

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .irse import build_without_init, input_layer, ir_se50_body, load_state_checked
+from ...checkpoints import load_state_checked, read_checkpoint
+from .irse import build_without_init, input_layer, ir_se50_body
 
 ARCFACE_SIZE = 112
 # pSp's IDLoss: crop the inner face of a 256 px FFHQ-aligned image (rows 35:223, columns 32:220).
@@ -56,11 +57,7 @@ def load_arcface(path, device="cpu") -> ArcFace:
 
     Raises ``ValueError`` naming any missing, unexpected or mis-shaped key.
     """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a pickle error deep in torch is no help to the reader
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
-                         f"{str(err)[:200]}). Delete it and download it again.") from None
+    state = read_checkpoint(path)
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise ValueError(f"{path} is not a bare state dict of tensors, as model_ir_se50.pth is")
     model = build_without_init(ArcFace)

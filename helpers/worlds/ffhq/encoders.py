@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...stylegan2 import EqualLinear, Generator
-from .irse import build_without_init, input_layer, ir_se50_body, load_state_checked, stage_ends
+from ...checkpoints import load_state_checked, read_checkpoint
+from .irse import build_without_init, input_layer, ir_se50_body, stage_ends
 
 ENCODER_SIZE = 256          # the encoders' input resolution (upstream: Resize((256, 256)))
 COARSE, MIDDLE = 3, 7       # W+ entries [0, 3) coarse, [3, 7) middle, [7, n) fine
@@ -242,11 +243,7 @@ class EncoderInverter(nn.Module):
 
 # --------------------------------------------------------------------------- the loader
 def _read_checkpoint(path) -> dict:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a pickle error deep in torch is no help to the reader
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: "
-                         f"{str(err)[:200]}). Delete it and download it again.") from None
+    ckpt = read_checkpoint(path)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "opts" not in ckpt:
         found = sorted(ckpt)[:10] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f"{path} is not a pSp/e4e/ReStyle checkpoint: expected the entries "

@@ -46,10 +46,9 @@ from tqdm.auto import tqdm
 
 from ...files import atomic_write
 from ...latent_spaces import layer_groups
-from ...shipped import record, verified
+from ...shipped import DATA, record, verified
 from . import renderer
 
-DATA = Path(__file__).resolve().parents[3] / "data"
 ENCODER_PATH = DATA / "synthfaces_encoder.pt"
 STATE_PATH = DATA / "training" / "encoder_state.pt"
 HELD_OUT_SEED = 515151          # evaluation renders and samples; training seeds start at 10⁹

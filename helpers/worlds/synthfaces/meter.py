@@ -21,11 +21,10 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ...files import atomic_write, snapshot
-from ...shipped import record, verified
+from ...shipped import DATA, record, verified
 from . import renderer
 from .renderer import FACTORS, IDENTITY_FACTORS, MICROMOTION_FACTORS, STYLES
 
-DATA = Path(__file__).resolve().parents[3] / "data"
 METER_PATH = DATA / "synthfaces_meter.pt"
 STYLE_WEIGHTS = {"photo": 0.4, "painting": 0.2, "cartoon": 0.2, "sculpture": 0.2}
 HELD_OUT_SEED = 424242  # renders for evaluation use seeds no training batch uses

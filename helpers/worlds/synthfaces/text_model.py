@@ -29,11 +29,10 @@ from tqdm.auto import tqdm
 
 from ...files import atomic_write, snapshot
 from ...guidance import clip_image_input, clip_loss, clip_module, tokenize, with_fast_patch_embedding
-from ...shipped import record, verified
+from ...shipped import DATA, record, verified
 from ... import vocabulary
 from . import captions, renderer
 
-DATA = Path(__file__).resolve().parents[3] / "data"
 CLIP_PATH = DATA / "synthfaces_clip.pt"
 CLIP_CONFIG = dict(embed_dim=128, image_resolution=112, vision_layers=4, vision_width=128,
                    vision_patch_size=16, context_length=77, vocab_size=49408, transformer_width=64,

@@ -27,11 +27,10 @@ from tqdm.auto import tqdm
 
 from ...device import pick_device
 from ...files import atomic_write
-from ...shipped import record
+from ...shipped import DATA, record
 from ...stylegan2 import Discriminator, Generator, save_generator
 from . import renderer
 
-DATA = Path(__file__).resolve().parents[3] / "data"
 GAN_CONFIG = dict(size=64, style_dim=128, n_mlp=4, channel_multiplier=1, channel_max=96,
                   channel_scale=0.125, lr_mlp=0.01)
 D_CONFIG = dict(size=64, channel_multiplier=1, channel_max=96, channel_scale=0.125)
