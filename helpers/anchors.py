@@ -55,12 +55,12 @@ def video_anchors(world, frames, steps: int = 300, lr: float = 0.03, spread_weig
                   use_cache: bool = True, progress: bool = True) -> torch.Tensor:
     """Invert the frames of a clip → anchor codes [T, num_ws, d], in the clip's order.
 
-    ``frames``: a batch [T, 3, res, res] in [-1, 1], or anything :func:`images.read_frames` accepts.
+    ``frames``: a batch [T, 3, res, res] in [-1, 1], or anything :func:`clips.read_frames` accepts.
     Inversion uses the world's encoder when it has one, then optimisation refinement.
     """
     from .inversion import invert
     if not torch.is_tensor(frames):
-        from .images import read_frames, to_tensor
+        from .clips import read_frames, to_tensor
         frames = to_tensor(read_frames(frames), world.resolution)
     # the encoder's guess is where the optimisation starts, so a retrained encoder recomputes
     key = cache_key(kind="video", world=world.info.get("weights_sha256", world.name), frames=frames,

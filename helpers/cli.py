@@ -18,7 +18,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -143,32 +142,11 @@ def shown(text) -> str:
 
 
 def _output_folder(path, created: list) -> Path:
-    """Create ``path`` and prove it writable now, before any long computation.
-
-    The folders made here are appended to ``created`` (deepest first), so a failed command can
-    remove them again. The probe is a fresh file created exclusively under a random name (never
-    a fixed name an attacker could have planted a link at), then removed.
-    """
-    path = Path(path)
+    from .files import output_folder
     try:
-        missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
-        path.mkdir(parents=True, exist_ok=True)
-        created.extend(missing)
-        fd, probe = tempfile.mkstemp(prefix=".micromotion-write-test.", dir=path)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise UserError(f"cannot write to {path}: {err.strerror or err}; choose another --out") from None
-    return path
-
-
-def _remove_new_folders(created: list) -> None:
-    """Remove the folders a failed command made, if they are still empty (deepest first)."""
-    for folder in created:
-        try:
-            os.rmdir(folder)
-        except OSError:
-            break
+        return output_folder(path, created)
+    except ValueError as err:
+        raise UserError(f"{err}; choose another --out") from None
 
 
 def _check_cache() -> None:
@@ -202,30 +180,6 @@ def _image_files(source) -> list[Path]:
     return list_images(path) if path.is_dir() else [path]
 
 
-def _planned_outputs(files, out: Path, formats) -> dict[Path, list[Path]]:
-    """The files ``edit`` will write for each input, checked before any work: two inputs must not
-    share an output, and no output may replace an input (or a folder)."""
-    plans, by_output = {}, {}
-    for path in files:
-        plans[path] = [out / f"{path.stem}.{fmt}" for fmt in formats]
-        for target in plans[path]:
-            if target in by_output:
-                raise UserError(f"{shown(by_output[target].name)} and {shown(path.name)} would both be "
-                                f"written to {shown(target)}: rename one, or edit them separately")
-            by_output[target] = path
-    inputs = [p for p in files if p.exists()]
-    for target, source in by_output.items():
-        if not os.path.lexists(target):
-            continue
-        if target.is_dir() and not target.is_symlink():
-            raise UserError(f"{shown(target)} is a folder, so {shown(source.name)}'s result cannot be "
-                            "written there; choose another --out")
-        if any(os.path.samefile(target, p) for p in inputs if target.exists()):
-            raise UserError(f"writing {shown(target)} would replace the input image {shown(target.name)}; "
-                            "choose an --out folder other than the images' own")
-    return plans
-
-
 def _check_alpha(alpha) -> None:
     lo, hi = alpha
     if not all(math.isfinite(a) and abs(a) <= ALPHA_LIMIT for a in alpha):
@@ -233,29 +187,6 @@ def _check_alpha(alpha) -> None:
                         f"between -{ALPHA_LIMIT:g} and {ALPHA_LIMIT:g}. α multiplies the direction: the "
                         "built-in directions edit clearly at |α| of 1-3, faces distort by 10, and beyond "
                         "20 the code is so far from what the generator learned that frames dissolve")
-
-
-def _edit_bytes(n_images: int, frames: int, resolution: int, upscale: int, formats) -> int:
-    """Memory the rendered frames and their encodings take at once (bytes), estimated up front."""
-    per_frame = 3 * resolution ** 2 * 4 * 2                  # float frames, and their concatenation
-    if "mp4" in formats:
-        per_frame += 3 * (resolution * upscale) ** 2 * 2     # uint8 frames and the encoder's copy
-    if "gif" in formats:
-        per_frame += 3 * resolution ** 2 * 2 * 2             # forth and back, uint8 and its copy
-    return n_images * frames * per_frame
-
-
-def _available_bytes() -> int | None:
-    try:
-        import psutil
-        return int(psutil.virtual_memory().available)
-    except Exception:  # noqa: BLE001 - psutil missing or unreadable: no estimate to refuse by
-        return None
-
-
-def _video_upscale(resolution: int) -> int:
-    """Small worlds' videos are shown at ≥ 256 px; 1024 px ones as they are."""
-    return max(1, 256 // resolution)
 
 
 def cmd_worlds(args) -> int:
@@ -382,6 +313,7 @@ def cmd_edit(args) -> int:
     import numpy as np
     import torch
     from . import media, worlds
+    from .device import available_memory
     from .files import atomic_write
     from .latent_spaces import parse_layers, restrict_to_layers
     from .transfer import render_edit
@@ -400,10 +332,12 @@ def cmd_edit(args) -> int:
     _check_cache()
     files = _image_files(args.images)
     formats = list(dict.fromkeys(args.format))
-    plans = _planned_outputs(files, Path(args.out), formats)
+    from .files import outputs_per_input
+    plans = outputs_per_input(files, Path(args.out), formats)
     world = worlds.load(args.world, device=args.device)
-    upscale = _video_upscale(world.resolution)
-    need, have = _edit_bytes(len(files), args.frames, world.resolution, upscale, formats), _available_bytes()
+    upscale = media.video_upscale(world.resolution)
+    need = media.edit_bytes(len(files), args.frames, world.resolution, formats)
+    have = available_memory()
     if have is not None and need > 0.8 * have:
         raise UserError(f"{args.frames} frames × {len(files)} image(s) at {world.resolution} px need about "
                         f"{need / 2**30:.1f} GB of memory, and {have / 2**30:.1f} GB are free: use fewer "
@@ -527,7 +461,8 @@ def main(argv=None) -> int:
     finally:
         warnings.formatwarning = format_warning
         if not succeeded:
-            _remove_new_folders(args.created_folders)
+            from .files import remove_new_folders
+            remove_new_folders(args.created_folders)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,15 @@ def pick_device(device: str | None = "auto"):
     return dev
 
 
+def available_memory() -> int | None:
+    """Bytes of main memory free for new work now (None where it cannot be read)."""
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - psutil missing or unreadable: no estimate
+        return None
+
+
 def batch_gradient(loss_of, codes):
     """∂ Σ loss_of(leaf, rows) / ∂ codes, for ``codes`` [B, …] whose rows' losses are independent.
 

@@ -240,13 +240,13 @@ def clip_directions(world, micromotions, identities: int = 8, n_frames: int = 7,
 def frames_direction(world, frames, rank: int = 4, rule: str = "last_minus_first",
                      steps: int = 200) -> tuple[torch.Tensor, dict]:
     """The edit direction of a clip (a video file, a folder of frames, or anything
-    :func:`helpers.images.read_frames` takes), and a record of how it was made: its frames (64 at
+    :func:`helpers.clips.read_frames` takes), and a record of how it was made: its frames (64 at
     most, spread over the clip) are inverted, robust PCA keeps a rank ``rank`` subspace of those
     anchors, and ``rule`` reads the direction off it (first frame to last)."""
     import numpy as np
     from .anchors import video_anchors
     from .decomposition import decompose_anchors, edit_direction
-    from .images import read_frames, to_tensor
+    from .clips import read_frames, to_tensor
     batch = to_tensor(read_frames(frames), world.resolution)
     if not 1 <= rank <= len(batch) - 1:
         raise ValueError(f"rank {rank} does not fit {len(batch)} frames: use 1 … {len(batch) - 1}")

@@ -57,6 +57,22 @@ def show_grid(images, nrow: int, title: str | None = None, row_labels: Sequence[
     return ax
 
 
+def video_upscale(resolution: int) -> int:
+    """How much :func:`save_mp4` enlarges frames: small worlds' videos are shown at ≥ 256 px,
+    1024 px ones as they are."""
+    return max(1, 256 // resolution)
+
+
+def edit_bytes(n_images: int, frames: int, resolution: int, formats=("mp4", "gif", "png")) -> int:
+    """Memory an edit's frames and their encodings take at once (bytes), to check up front."""
+    per_frame = 3 * resolution ** 2 * 4 * 2                  # float frames, and their concatenation
+    if "mp4" in formats:
+        per_frame += 3 * (resolution * video_upscale(resolution)) ** 2 * 2   # uint8 frames + a copy
+    if "gif" in formats:
+        per_frame += 3 * resolution ** 2 * 2 * 2             # forth and back, uint8 and a copy
+    return n_images * frames * per_frame
+
+
 def save_gif(frames, path, fps: int = 15, loop: int = 0) -> Path:
     """Frames [T, 3, H, W] in [-1, 1] → animated GIF, written atomically."""
     import imageio.v3 as iio

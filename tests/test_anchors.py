@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import anchors, images
+from helpers import anchors, clips
 
 
 def _frames(n=4, size=40):
@@ -19,35 +19,35 @@ def test_folder_video_and_array_give_the_same_frames(tmp_path):
     for i, f in enumerate(frames):
         Image.fromarray(f).save(folder / f"frame_{i:03d}.png")
     (folder / "notes.txt").write_text("not a frame")
-    from_folder = images.read_frames(folder)
-    from_array = images.read_frames(np.stack(frames))
+    from_folder = clips.read_frames(folder)
+    from_array = clips.read_frames(np.stack(frames))
     assert len(from_folder) == len(from_array) == 4
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(from_folder, from_array))
     import imageio.v3 as iio
     iio.imwrite(tmp_path / "clip.gif", np.stack(frames), extension=".gif")
-    assert len(images.read_frames(tmp_path / "clip.gif")) == 4
-    batch = images.to_tensor(from_folder, 32)
+    assert len(clips.read_frames(tmp_path / "clip.gif")) == 4
+    batch = clips.to_tensor(from_folder, 32)
     assert batch.shape == (4, 3, 32, 32) and batch.min() >= -1 and batch.max() <= 1
 
 
 def test_long_clips_are_subsampled_evenly():
-    assert len(images.read_frames(np.stack(_frames(30, 40)), max_frames=7)) == 7
+    assert len(clips.read_frames(np.stack(_frames(30, 40)), max_frames=7)) == 7
 
 
 def test_bad_clips_are_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such video"):
-        images.read_frames(tmp_path / "missing.mp4")
+        clips.read_frames(tmp_path / "missing.mp4")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no images"):
-        images.read_frames(tmp_path / "empty")
+        clips.read_frames(tmp_path / "empty")
     with pytest.raises(ValueError, match="at least 2 frames"):
-        images.read_frames(np.stack(_frames(1)))
+        clips.read_frames(np.stack(_frames(1)))
     (tmp_path / "clip.mp4").write_bytes(b"not a video at all")
     with pytest.raises(ValueError, match="could not be read as a video"):
-        images.read_frames(tmp_path / "clip.mp4")
+        clips.read_frames(tmp_path / "clip.mp4")
     (tmp_path / "clip.doc").write_bytes(b"x")
     with pytest.raises(ValueError, match="neither a folder"):
-        images.read_frames(tmp_path / "clip.doc")
+        clips.read_frames(tmp_path / "clip.doc")
 
 
 def test_cache_key_tracks_every_parameter():

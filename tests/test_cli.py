@@ -852,10 +852,10 @@ def test_video_frames_are_sampled_while_decoding(tmp_path):
                     "testsrc2=size=1920x1080:rate=30", "-t", "3", "-pix_fmt", "yuv420p", str(clip)], check=True)
     script = (
         "import resource, sys\n"
-        "from helpers import images\n"
+        "from helpers import clips\n"
         "import imageio_ffmpeg, PIL.Image, numpy\n"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "frames = images.read_frames(sys.argv[1], max_frames=4)\n"
+        "frames = clips.read_frames(sys.argv[1], max_frames=4)\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "print(len(frames), (peak - base) / 1024)\n")
     out = subprocess.run([sys.executable, "-c", script, str(clip)], cwd=ROOT, capture_output=True, text=True,
@@ -863,8 +863,8 @@ def test_video_frames_are_sampled_while_decoding(tmp_path):
     assert int(out[0]) == 4
     assert float(out[1]) < 200, f"reading 4 frames added {float(out[1]):.0f} MB to the peak"
     import imageio.v3 as iio
-    from helpers import images
+    from helpers import clips
     every = iio.imread(clip, index=None)
     picked = every[np.linspace(0, len(every) - 1, 4).round().astype(int)]
-    got = np.stack([np.asarray(f) for f in images.read_frames(clip, max_frames=4)])
+    got = np.stack([np.asarray(f) for f in clips.read_frames(clip, max_frames=4)])
     assert got.shape == picked.shape and np.abs(got.astype(int) - picked).max() <= 2
