@@ -106,9 +106,9 @@ def install_offline_ffhq(paths: dict, small_identity: bool = True):
     from pathlib import Path
 
     import helpers.weights
-    from helpers import worlds
+    from helpers.worlds.ffhq import world as ffhq_world
     paths = {name: Path(p) for name, p in paths.items()}
-    load_ffhq = worlds._load_ffhq
+    load_ffhq = ffhq_world.load
 
     def fetch(name, *, allow_unverified=False, **kw):
         return paths[name]
@@ -121,5 +121,5 @@ def install_offline_ffhq(paths: dict, small_identity: bool = True):
         return world
 
     helpers.weights.fetch = fetch
-    worlds._load_clip = small_clip
-    worlds._load_ffhq = small_ffhq
+    ffhq_world.load_clip = small_clip
+    ffhq_world.load = small_ffhq

@@ -6,6 +6,7 @@ import torch
 
 import helpers.weights
 from helpers import worlds
+from helpers.worlds.ffhq import world as ffhq_world
 from helpers.worlds.synthfaces import text_model
 from ffhq_fakes import ENCODER_INPUT, N_STYLES, SMALL_CONFIG, SMALL_SIZE, small_clip, write_checkpoints
 
@@ -35,8 +36,8 @@ def world(files, monkeypatch):
         clip_calls.append(str(device))
         return small_clip(device)
 
-    monkeypatch.setattr(worlds, "_load_clip", fake_clip)
-    w = worlds._load_ffhq(torch.device("cpu"), config=SMALL_CONFIG, encoder_input=ENCODER_INPUT)
+    monkeypatch.setattr(ffhq_world, "load_clip", fake_clip)
+    w = ffhq_world.load(torch.device("cpu"), config=SMALL_CONFIG, encoder_input=ENCODER_INPUT)
     w.calls, w.clip_calls = calls, clip_calls
     return w
 

@@ -487,7 +487,7 @@ def main(argv=None):
         if done:
             break
     bar.close()
-    from .. import World
+    from ..world import World
     world = World("synthfaces", generator, latent_avg, torch.device("cpu"), meter=meter,
                   info={"weights_sha256": sha})
     trainer.encoder.eval()
