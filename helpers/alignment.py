@@ -22,14 +22,13 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Sequence
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter
 
 from .images import (MAX_SIDE, MIN_SIDE, NOTES_KEY, SOURCE_KEY, ImageLoadError, ImageSource, InputError,
                      load_image)

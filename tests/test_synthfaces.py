@@ -80,7 +80,7 @@ def meter():
 
 
 def test_meter_command_refuses_to_resume_a_missing_meter(tmp_path, capsys):
-    from helpers.worlds.synthfaces import meter as M
+    from helpers.worlds.synthfaces import train_meter as M
     assert M.main(["--resume", "--out", str(tmp_path / "m.pt")]) == 2
     assert "no meter at" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

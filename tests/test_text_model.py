@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from helpers import guidance, vocabulary
-from helpers.worlds.synthfaces import text_model
+from helpers.worlds.synthfaces import text_model, train_text_model
 
 
 def test_tokenize_uses_clip_bpe_with_start_and_end():
@@ -20,11 +20,11 @@ def test_tokenize_uses_clip_bpe_with_start_and_end():
 
 def test_clip_input_follows_the_paper():
     x = torch.rand(2, 3, 64, 64) * 2 - 1
-    y = text_model.clip_image_input(x)
+    y = guidance.clip_image_input(x)
     assert y.shape == (2, 3, 224, 224)
     # ×7 nearest then 2×2 average: each 224-px pixel is an average of source pixels, values stay in range
     assert y.min() >= x.min() - 1e-6 and y.max() <= x.max() + 1e-6
-    assert torch.allclose(text_model.clip_image_input(torch.ones(1, 3, 64, 64)), torch.ones(1, 3, 224, 224))
+    assert torch.allclose(guidance.clip_image_input(torch.ones(1, 3, 64, 64)), torch.ones(1, 3, 224, 224))
 
 
 @pytest.mark.parametrize("size,resolution", [(64, 112), (64, 224), (256, 224), (48, 112)])
@@ -38,7 +38,7 @@ def test_clip_input_matrices_equal_the_upsample_pool_chain(size, resolution):
         up = F.avg_pool2d(up, k)
     if up.shape[-1] != resolution:
         up = F.interpolate(up, size=(resolution, resolution), mode="bilinear", align_corners=False)
-    got = text_model.clip_image_input(x.float(), resolution).double()
+    got = guidance.clip_image_input(x.float(), resolution).double()
     assert got.shape == up.shape
     assert torch.allclose(got, up, atol=1e-5)
 
@@ -98,7 +98,7 @@ def test_contrastive_loss_counts_identical_captions_as_positives():
     torch.manual_seed(0)
     model = text_model.build()
     images = torch.rand(4, 3, 64, 64) * 2 - 1
-    loss = text_model.contrastive_loss(model, images, ["x", "x", "y", "z"])
+    loss = train_text_model.contrastive_loss(model, images, ["x", "x", "y", "z"])
     assert torch.isfinite(loss) and loss > 0
     loss.backward()
     assert model.visual.conv1.weight.grad is not None
@@ -117,30 +117,30 @@ def test_degree_words_round_trip_through_every_template():
 
 def test_soft_targets_grade_captions_by_how_well_the_degree_fits():
     strengths = [[0.9, 0.0], [0.1, 0.5]]            # two images, two micromotions
-    match = text_model.soft_targets(strengths, motion_index=[0, 0, 1], degree=[0.9, 0.6, 0.5])
+    match = train_text_model.soft_targets(strengths, motion_index=[0, 0, 1], degree=[0.9, 0.6, 0.5])
     assert match.shape == (2, 3)
     assert match[0, 0] == pytest.approx(1.0) and match[1, 2] == pytest.approx(1.0)
     assert match[0, 0] > match[0, 1] > match[1, 0]   # 90 % smile fits "90%" best, "60%" less, 10 % least
 
 
 def test_training_batch_captions_agree_with_the_strengths():
-    images, texts, strengths, motion, degree = text_model.training_batch(0, 12, seed=1)
+    images, texts, strengths, motion, degree = train_text_model.training_batch(0, 12, seed=1)
     assert images.shape == (12, 3, 64, 64) and len(texts) == 12
     got = strengths[np.arange(12), motion]
     # a percent caption is the nearest tenth; an adjective's range holds the strength
     assert np.all(np.abs(got - degree) <= 0.2 + 1e-6)
-    loss = text_model.contrastive_loss(text_model.build(), images[:4], texts[:4],
-                                       text_model.soft_targets(strengths[:4], motion[:4], degree[:4]))
+    loss = train_text_model.contrastive_loss(text_model.build(), images[:4], texts[:4],
+                                       train_text_model.soft_targets(strengths[:4], motion[:4], degree[:4]))
     assert torch.isfinite(loss)
 
 
 def test_training_resumes_and_records_how(tmp_path, capsys):
     out = tmp_path / "clip.pt"
-    assert text_model.main(["--resume", "--out", str(out)]) == 2
+    assert train_text_model.main(["--resume", "--out", str(out)]) == 2
     assert "no model at" in capsys.readouterr().err and not out.exists()
-    text_model.train(steps=1, batch=4, out=out)
+    train_text_model.train(steps=1, batch=4, out=out)
     first = torch.load(out, weights_only=True)
-    assert text_model.main(["--resume", "--steps", "3", "--batch", "4", "--lr", "0.05", "--out", str(out)]) == 0
+    assert train_text_model.main(["--resume", "--steps", "3", "--batch", "4", "--lr", "0.05", "--out", str(out)]) == 0
     second = torch.load(out, weights_only=True)
     assert second["made_by"].startswith(first["made_by"]) and second["made_by"].endswith("--resume")
     assert any(not torch.equal(first["model"][k], second["model"][k]) for k in first["model"])

@@ -9,7 +9,7 @@ from PIL import Image
 
 from helpers import worlds
 from helpers import vocabulary
-from helpers.worlds.synthfaces import encoder as encoder_module, renderer
+from helpers.worlds.synthfaces import encoder as encoder_module, renderer, train_encoder
 
 torch.set_num_threads(1)
 
@@ -207,28 +207,28 @@ def test_bad_inputs_are_refused_clearly(world, tmp_path, case, message):
 def test_encoder_training_saves_resumes_and_exports(tmp_path):
     state, out = tmp_path / "state.pt", tmp_path / "encoder.pt"
     common = ["--batch", "4", "--state", str(state), "--out", str(out), "--eval-n", "2", "--save-every", "1"]
-    assert encoder_module.main(["--steps", "1", *common]) == 0
+    assert train_encoder.main(["--steps", "1", *common]) == 0
     assert torch.load(state, weights_only=True)["step"] == 1
-    assert encoder_module.main(["--steps", "2", "--resume", *common]) == 0
+    assert train_encoder.main(["--steps", "2", "--resume", *common]) == 0
     payload = torch.load(out, weights_only=True)
     assert payload["steps"] == 2 and payload["complete"] and len(payload["generator_sha256"]) == 64
-    assert json.loads(payload["made_by"]).startswith("python -m helpers.worlds.synthfaces.encoder --steps 2 --batch 4")
+    assert json.loads(payload["made_by"]).startswith("python -m helpers.worlds.synthfaces.train_encoder --steps 2 --batch 4")
     log = [json.loads(line) for line in state.with_suffix(".log.jsonl").read_text().splitlines()]
     assert [(r.get("event"), r["step"]) for r in log] == [("start", 0), (None, 1), ("resume", 1), (None, 2)]
     report = json.loads(payload["evaluation"])
     assert set(report) == set(renderer.STYLES) | {"generator samples"}
     assert encoder_module.load_encoder(out).encode(torch.zeros(1, 3, 64, 64)).shape == (1, 10, 128)
     with pytest.raises(SystemExit, match="no run state"):
-        encoder_module.main(["--resume", *common[:2], "--state", str(tmp_path / "none.pt")])
+        train_encoder.main(["--resume", *common[:2], "--state", str(tmp_path / "none.pt")])
 
 
 def test_encoder_training_continues_from_an_export(tmp_path):
     """Without the (uncommitted) run state, a run continues from the exported weights."""
     first, state, out = tmp_path / "first.pt", tmp_path / "state.pt", tmp_path / "encoder.pt"
     common = ["--batch", "4", "--eval-n", "2", "--save-every", "1"]
-    assert encoder_module.main(["--steps", "1", *common, "--state", str(tmp_path / "s0.pt"), "--out", str(first)]) == 0
+    assert train_encoder.main(["--steps", "1", *common, "--state", str(tmp_path / "s0.pt"), "--out", str(first)]) == 0
     exported = torch.load(first, weights_only=True)
-    assert encoder_module.main(["--steps", "2", "--from-export", str(first), *common, "--state", str(state),
+    assert train_encoder.main(["--steps", "2", "--from-export", str(first), *common, "--state", str(state),
                                 "--out", str(out)]) == 0
     payload = torch.load(out, weights_only=True)
     assert payload["steps"] == 2 and torch.load(state, weights_only=True)["step"] == 2
@@ -236,6 +236,6 @@ def test_encoder_training_continues_from_an_export(tmp_path):
     changed = [k for k, v in payload["model"].items() if v.is_floating_point() and not torch.equal(v, exported["model"][k])]
     assert changed, "one more step must change the weights it started from"
     with pytest.raises(SystemExit, match="not both"):
-        encoder_module.main(["--resume", "--from-export", str(first), *common])
+        train_encoder.main(["--resume", "--from-export", str(first), *common])
     with pytest.raises(SystemExit, match="no exported encoder"):
-        encoder_module.main(["--from-export", str(tmp_path / "none.pt"), *common])
+        train_encoder.main(["--from-export", str(tmp_path / "none.pt"), *common])

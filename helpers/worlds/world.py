@@ -155,7 +155,7 @@ class World:
         encoder = self.encoder
         if encoder is None:
             raise ValueError(f"the {self.name!r} world has no encoder: train it with `python -m "
-                             "helpers.worlds.synthfaces.encoder`, or use invert(), which then optimises "
+                             "helpers.worlds.synthfaces.train_encoder`, or use invert(), which then optimises "
                              "from the average code")
         x = self.preprocess(images)
         with torch.no_grad():

@@ -4,29 +4,19 @@ Taught in ``notebooks/00_synthfaces.ipynb``. It is the book's ground-truth instr
 edits (did the smile grow? did the identity stay?), gives the feature space of the Fréchet
 distance that measures the GAN, and its identity outputs are the identity embedding of this world.
 
-    python -m helpers.worlds.synthfaces.meter --steps 3000     # trains, writes data/synthfaces_meter.pt
+Trained by ``python -m helpers.worlds.synthfaces.train_meter`` (writes data/synthfaces_meter.pt).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import time
-from pathlib import Path
-
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from ...files import atomic_write, snapshot
-from ...shipped import DATA, record, verified
+from ...shipped import DATA, verified
 from . import renderer
-from .renderer import FACTORS, IDENTITY_FACTORS, MICROMOTION_FACTORS, STYLES
+from .renderer import FACTORS, IDENTITY_FACTORS, STYLES
 
 METER_PATH = DATA / "synthfaces_meter.pt"
-STYLE_WEIGHTS = {"photo": 0.4, "painting": 0.2, "cartoon": 0.2, "sculpture": 0.2}
 HELD_OUT_SEED = 424242  # renders for evaluation use seeds no training batch uses
 FOLD_BATCHNORM = True   # in eval mode, fold each BatchNorm into its conv (same map, faster)
 
@@ -100,23 +90,6 @@ class FactorMeter(nn.Module):
         return self(images)[:, idx] - 0.5
 
 
-def training_batch(step: int, batch: int, seed: int = 0):
-    """Renders in all styles with their true factors; a fixed function of (seed, step)."""
-    rng = np.random.RandomState((seed * 7_000_003 + step) % (2 ** 31))
-    f = renderer.sample_factors(batch, seed=int(rng.randint(2 ** 31)))
-    styles = rng.choice(list(STYLE_WEIGHTS), size=batch, p=list(STYLE_WEIGHTS.values()))
-    images = torch.empty(batch, 3, 64, 64)
-    for style in STYLES:
-        idx = np.flatnonzero(styles == style)
-        if len(idx):
-            images[idx] = renderer.render(f[idx], style=style, seeds=int(rng.randint(2 ** 30)) + idx)
-    # small shifts and grain so the meter also reads generator samples and inversions
-    dx, dy = rng.randint(-2, 3, size=2)
-    images = torch.roll(images, shifts=(int(dy), int(dx)), dims=(2, 3))
-    images = images + 0.03 * torch.from_numpy(rng.randn(*images.shape).astype(np.float32))
-    return images, f
-
-
 def held_out(n: int = 256, style: str = "photo", seed: int = HELD_OUT_SEED):
     """Renders the meter never saw: (images, factors)."""
     f = renderer.sample_factors(n, seed=seed)
@@ -146,71 +119,3 @@ def load_meter(path=None, device="cpu") -> FactorMeter:
     meter = FactorMeter(**state.get("config", {}))
     meter.load_state_dict(state["model"])
     return meter.eval().requires_grad_(False).to(device)
-
-
-def train(steps: int = 3000, batch: int = 96, lr: float = 2e-3, seed: int = 0, out=METER_PATH,
-          threads: int = 1, resume=None) -> dict:
-    """Train on fresh renders every step (or continue from the meter at ``resume``); evaluate; save."""
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    meter = FactorMeter()
-    if resume is not None:
-        state = torch.load(resume, map_location="cpu", weights_only=True)
-        meter.load_state_dict(state["model"])
-        seed += 1  # new batches, not a replay of the first run
-    opt = torch.optim.AdamW(meter.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    meter.train()
-    bar = tqdm(range(steps), desc="meter", mininterval=5)
-    for step in bar:
-        images, f = training_batch(step, batch, seed)
-        loss = F.mse_loss(meter(images), f)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-    meter.eval()
-    report = evaluate(meter)
-    made_by = f"python -m helpers.worlds.synthfaces.meter --steps {steps} --batch {batch} --lr {lr}"
-    if resume is not None:
-        previous = json.loads(state.get("made_by", '"python -m helpers.worlds.synthfaces.meter --steps 2000"'))
-        made_by = f"{previous} && {made_by} --resume"
-    payload = {"model": meter.state_dict(), "config": {}, "steps": steps, "batch": batch,
-               "r2": json.dumps(report), "made_by": json.dumps(made_by)}
-    atomic_write(out, lambda fh: torch.save(payload, fh))
-    if Path(out).resolve().parent == DATA:
-        record(out, made_by)
-    return report
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description="Train the synthfaces factor meter on renders of all styles.")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch", type=int, default=96)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=str(METER_PATH))
-    p.add_argument("--resume", action="store_true", help="continue from the meter at --out")
-    a = p.parse_args(argv)
-    t = time.time()
-    if not a.resume:
-        report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads)
-    elif not Path(a.out).is_file():
-        print(f"meter: no meter at {a.out} to continue from; train one first (without --resume) "
-              "or point --out at an existing meter", file=sys.stderr)
-        return 2
-    else:
-        with snapshot(a.out) as start:
-            report = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=start)
-    print(f"trained in {time.time() - t:.0f} s; held-out R²:")
-    for style, scores in report.items():
-        motion = {k: round(scores[k], 3) for k in MICROMOTION_FACTORS}
-        ident = np.mean([scores[k] for k in IDENTITY_FACTORS])
-        print(f"  {style:10s} micromotions {motion}  identity mean {ident:.3f}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
