@@ -56,9 +56,9 @@ def video_anchors(world, frames, steps: int = 300, lr: float = 0.03, spread_weig
     """Invert the frames of a clip → anchor codes [T, num_ws, d], in the clip's order.
 
     ``frames``: a batch [T, 3, res, res] in [-1, 1], or anything :func:`clips.read_frames` accepts.
-    Inversion uses the world's encoder when it has one, then optimisation refinement.
+    Inversion is :meth:`World.invert`: the world's encoder when it has one, then ``steps`` of
+    optimisation refinement.
     """
-    from .inversion import invert
     if not torch.is_tensor(frames):
         from .clips import read_frames, to_tensor
         frames = to_tensor(read_frames(frames), world.resolution)
@@ -66,12 +66,10 @@ def video_anchors(world, frames, steps: int = 300, lr: float = 0.03, spread_weig
     key = cache_key(kind="video", world=world.info.get("weights_sha256", world.name), frames=frames,
                     steps=steps, lr=lr, spread=spread_weight, encoder=world.info.get("encoder_sha256"))
 
-    def compute():
-        init = world.encode(frames) if getattr(world, "encoder", None) is not None else None
-        res = invert(world, frames, init=init, steps=steps, lr=lr, spread_weight=spread_weight,
-                     feature_fn=world.meter.features if world.meter is not None else None,
-                     progress=progress)
-        return {"anchors": res.codes.cpu(), "pixel_error": res.pixel_error}
+    def compute():            # the world's own inversion policy: its encoder, then refinement
+        codes = world.invert(frames, refine_steps=steps, lr=lr, spread_weight=spread_weight,
+                             progress=progress)
+        return {"anchors": codes.cpu()}
 
     return cached("video", key, compute, use_cache)["anchors"]
 
