@@ -200,6 +200,7 @@ def cmd_worlds(args) -> int:
 
 def cmd_info(args) -> int:
     from . import shipped, weights
+    from .worlds.ffhq import catalogue  # noqa: F401  (the ffhq world's weights, registered)
     cache = weights.cache_dir()
     print(f"cache: {cache}  (set MICROMOTION_CACHE to move it)")
     for row in weights.info():

@@ -25,6 +25,7 @@ import pytest
 import torch
 from PIL import Image
 
+import helpers.worlds.ffhq.catalogue  # noqa: F401  (registers the paper's weights)
 from helpers import cli, weights
 
 ROOT = Path(__file__).resolve().parents[1]

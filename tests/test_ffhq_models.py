@@ -26,6 +26,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import helpers.worlds.ffhq.catalogue  # noqa: F401  (registers the paper's weights)
 from helpers.stylegan2 import Generator
 from helpers.worlds.ffhq import (ArcFace, BackboneEncoder, Encoder4Editing, GradualStyleEncoder,
                                  identity_embedding, load_arcface, load_encoder)

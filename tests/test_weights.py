@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import helpers.worlds.ffhq.catalogue  # noqa: F401  (registers the paper's weights)
 from helpers import weights
 from helpers.weights import WeightSpec, WeightsError
 

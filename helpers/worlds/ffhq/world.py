@@ -3,6 +3,7 @@ CLIP ViT-B/32 loaded on first use (``load("ffhq")`` fetches only the generator).
 from __future__ import annotations
 
 from ..world import World
+from . import catalogue  # noqa: F401  (registers the weights fetched below)
 
 FFHQ_CONFIG = dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)
 
