@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import sys
 import warnings
@@ -150,18 +149,11 @@ def _output_folder(path, created: list) -> Path:
 
 
 def _check_cache() -> None:
-    """``MICROMOTION_CACHE`` must name a folder (or a path one can be made at): checked up front,
-    not after the computation that wants to write there."""
-    from .weights import CACHE_ENV, cache_dir
-    cache = cache_dir()
-    existing = next((p for p in (cache, *cache.parents) if os.path.lexists(p)), None)
-    if existing is not None and not existing.is_dir():
-        where = "it" if existing == cache else f"{existing}"
-        raise UserError(f"the cache folder {cache} cannot be used: {where} is a file, not a folder; set "
-                        f"{CACHE_ENV} to a folder (or unset it for ~/.cache/micromotion)")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"the cache folder {cache} cannot be written ({existing} is not writable); set "
-                        f"{CACHE_ENV} to a folder you can write to")
+    from .weights import check_cache_dir
+    try:
+        check_cache_dir()
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
 
 def _check_device(device) -> None:
@@ -295,19 +287,14 @@ def _load_images(files, world, align: bool) -> list:
 
 
 def _warn_unrepresentable(world, files, images, codes) -> None:
-    """Say so when an image is far from anything the world can draw (a real photo on synthfaces):
-    its reconstruction error is above the bound measured on the world's own renders."""
-    bound = getattr(world, "reconstruction_bound", None)
-    if not bound:
-        return
-    from .inversion import reconstruction_error
-    errors = reconstruction_error(world, world.preprocess(images), codes)
-    for path, error in zip(files, errors.tolist()):
-        if error > bound["threshold"]:
-            print(f"micromotion edit: warning: {shown(path.name)}: the {world.name} world cannot represent "
-                  f"this image (reconstruction error {error:.2f}; its own renders stay below "
-                  f"{bound['max']:.2f}, the most of {bound['n']}): the edit shows an unrelated "
-                  f"{world.name} face. Real photos need --world ffhq (a GPU machine).", file=sys.stderr)
+    """Say so when an image is far from anything the world can draw (a real photo on synthfaces)."""
+    from .inversion import unrepresentable
+    bound = world.reconstruction_bound
+    for k, error in unrepresentable(world, world.preprocess(images), codes):
+        print(f"micromotion edit: warning: {shown(files[k].name)}: the {world.name} world cannot represent "
+              f"this image (reconstruction error {error:.2f}; its own renders stay below "
+              f"{bound['max']:.2f}, the most of {bound['n']}): the edit shows an unrelated "
+              f"{world.name} face. Real photos need --world ffhq (a GPU machine).", file=sys.stderr)
 
 
 def cmd_edit(args) -> int:
@@ -316,7 +303,7 @@ def cmd_edit(args) -> int:
     from . import media, worlds
     from .device import available_memory
     from .files import atomic_write
-    from .latent_spaces import parse_layers, restrict_to_layers
+    from .latent_spaces import format_layers, parse_layers, restrict_to_layers
     from .transfer import render_edit
     if (args.direction is None) == (args.micromotion is None):
         raise UserError("give exactly one of --direction FILE (made by `micromotion direction`) or "
@@ -360,7 +347,7 @@ def cmd_edit(args) -> int:
               f"{how['rule']} rule" + (f" ({how['shipped']})" if "shipped" in how else ""))
     if layers is not None:
         direction = restrict_to_layers(direction, layers)
-        print(f"editing through W+ entries {_ranges(layers)} of 0-{world.num_ws - 1} only")
+        print(f"editing through W+ entries {format_layers(layers)} of 0-{world.num_ws - 1} only")
     alphas = np.linspace(args.alpha[0], args.alpha[1], args.frames)
     # the encoder's guess (where the world has one), then optimisation refinement
     codes = world.invert(world.preprocess(images), refine_steps=args.steps)
@@ -379,17 +366,6 @@ def cmd_edit(args) -> int:
                 atomic_write(target, lambda f: strip.save(f, format="PNG"))
         print(shown(f"{path.name}: wrote {', '.join(str(t) for t in plans[path])}"))
     return 0
-
-
-def _ranges(indices) -> str:
-    """[0, 1, 2, 3, 8] → "0-3,8"."""
-    runs = []
-    for i in indices:
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
 
 
 COMMANDS = {"worlds": cmd_worlds, "info": cmd_info, "direction": cmd_direction, "edit": cmd_edit}

@@ -95,6 +95,16 @@ def reconstruction_error(world, images: torch.Tensor, codes: torch.Tensor, batch
     return torch.cat(out)
 
 
+def unrepresentable(world, images: torch.Tensor, codes: torch.Tensor) -> list[tuple[int, float]]:
+    """``(index, error)`` of the images a world cannot draw: reconstruction error above the bound
+    measured on its own renders (``world.reconstruction_bound``; none where it has no bound)."""
+    bound = getattr(world, "reconstruction_bound", None)
+    if not bound:
+        return []
+    errors = reconstruction_error(world, images, codes).tolist()
+    return [(k, e) for k, e in enumerate(errors) if e > bound["threshold"]]
+
+
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """Area-correct resize of a batch to ``size`` px (antialiased)."""
     if images.shape[-1] == size:

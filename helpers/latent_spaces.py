@@ -70,6 +70,17 @@ def parse_layers(spec: str, num_ws: int, size: int) -> list[int]:
     return sorted(chosen)
 
 
+def format_layers(indices) -> str:
+    """W+ entries as :func:`parse_layers` reads them: [0, 1, 2, 3, 8] → "0-3,8"."""
+    runs = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
+
+
 def restrict_to_layers(direction: torch.Tensor, layers) -> torch.Tensor:
     """A W+ direction [..., num_ws, d] kept on the entries ``layers`` and zero elsewhere: the part of
     an edit that acts through those layers only."""

@@ -134,6 +134,21 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "micromotion"
 
 
+def check_cache_dir() -> Path:
+    """The cache folder, checked before any work that will write there: it must be a folder (or a
+    path one can be made at) that this user can write. Raises ``ValueError`` saying what to do."""
+    cache = cache_dir()
+    existing = next((p for p in (cache, *cache.parents) if os.path.lexists(p)), None)
+    if existing is not None and not existing.is_dir():
+        where = "it" if existing == cache else f"{existing}"
+        raise ValueError(f"the cache folder {cache} cannot be used: {where} is a file, not a folder; set "
+                         f"{CACHE_ENV} to a folder (or unset it for ~/.cache/micromotion)")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"the cache folder {cache} cannot be written ({existing} is not writable); set "
+                         f"{CACHE_ENV} to a folder you can write to")
+    return cache
+
+
 def _target(spec: WeightSpec, cache) -> Path:
     return Path(cache).expanduser() / spec.filename if cache is not None else cache_dir() / spec.filename
 
