@@ -163,6 +163,19 @@ class MethodSummary:
     others: float
 
 
+def comparison_row(generated, photos, effect: float) -> dict:
+    """One method on one micromotion, from its scores (``evaluation.score_direction``) on generated
+    faces and on inverted photos: the monotonic fraction on each, the target's mean rise on the
+    generated faces, and the side effects per unit of that rise (identity and other-motion drift),
+    rated only where the target rose by at least ``effect / 2``: a ratio to almost nothing says
+    nothing, so it is NaN there."""
+    rise = float((generated.curves[:, -1] - generated.curves[:, 0]).mean())
+    moved = rise >= effect / 2
+    return dict(generated=generated.monotonic, photos=photos.monotonic, rise=rise,
+                identity=generated.identity_drift / rise if moved else float("nan"),
+                others=generated.other_motion_drift / rise if moved else float("nan"))
+
+
 def rank_methods(table: dict, motions) -> list[MethodSummary]:
     """``table[method, motion]`` = {generated, photos, identity, others} → one summary per method, best
     first by its mean monotonic fraction. Side effects are summarised by the median, not the mean: a

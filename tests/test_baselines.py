@@ -115,3 +115,16 @@ def test_rank_methods_orders_by_mean_monotonic_and_skips_unrated_side_effects():
     assert ranked[0].identity == pytest.approx(0.2) and ranked[0].others == pytest.approx(0.4)
     assert ranked[1].identity == pytest.approx(0.5)          # the NaN (not rated) is left out
     assert np.isnan(ranked[2].identity) and np.isnan(ranked[2].others)
+
+
+def test_comparison_row_rates_side_effects_only_where_the_target_rose():
+    """Chapter 11's rule: drift per unit rise, NaN where the target rose by less than effect / 2."""
+    from types import SimpleNamespace
+    curves = torch.tensor([[0.1, 0.3, 0.5], [0.2, 0.4, 0.6]])          # rise 0.4 on both faces
+    gen = SimpleNamespace(curves=curves, monotonic=1.0, identity_drift=0.08, other_motion_drift=0.04)
+    pho = SimpleNamespace(monotonic=0.5)
+    row = baselines.comparison_row(gen, pho, effect=0.5)
+    assert row["rise"] == pytest.approx(0.4) and row["generated"] == 1.0 and row["photos"] == 0.5
+    assert row["identity"] == pytest.approx(0.2) and row["others"] == pytest.approx(0.1)
+    flat = baselines.comparison_row(gen, pho, effect=1.0)                # 0.4 < 1.0 / 2: not rated
+    assert np.isnan(flat["identity"]) and np.isnan(flat["others"])
