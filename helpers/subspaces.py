@@ -93,3 +93,23 @@ def mean_angle_matrix(bases: list) -> np.ndarray:
         for j in range(i + 1, n):
             out[i, j] = out[j, i] = principal_angles(bases[i], bases[j]).mean()
     return out
+
+
+def angle_pairs(motions, identities) -> dict:
+    """Index pairs ``(a, b)``, a < b, of subspaces labelled by micromotion and identity, grouped the
+    way the paper's claim (b) compares them: ``"same micromotion"`` (two identities),
+    ``"same identity"`` (two micromotions of one identity), and each micromotion's own pairs under
+    its name."""
+    motions, identities = list(motions), list(identities)
+    out = {"same micromotion": [], "same identity": [], **{m: [] for m in dict.fromkeys(motions)}}
+    for a in range(len(motions)):
+        for b in range(a + 1, len(motions)):
+            if identities[a] == identities[b]:
+                if motions[a] != motions[b]:
+                    out["same identity"].append((a, b))
+            elif motions[a] == motions[b]:
+                out["same micromotion"].append((a, b))
+            if motions[a] == motions[b]:
+                out[motions[a]].append((a, b))
+    return out
+

@@ -61,3 +61,18 @@ def test_a_non_finite_square_root_is_retried_with_nudged_covariances(monkeypatch
         return np.full_like(m, np.nan) if len(calls) == 1 else sqrtm(m)
     monkeypatch.setattr(quality.linalg, "sqrtm", failing_once)
     assert np.isclose(quality.frechet_distance(a, b), expected, rtol=1e-4) and len(calls) == 2
+
+
+def test_training_history_plot_draws_losses_and_the_frechet_curve():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from helpers.worlds.synthfaces import quality, train_gan
+    history = train_gan.training_history()
+    ax = quality.plot_training_history(history)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[:2] == ["D loss", "G loss"] and len(ax.get_lines()[0].get_xdata()) == len(history["d"])
+    twins = [a for a in ax.figure.axes if a is not ax]
+    assert twins and twins[0].get_ylabel() == "Fréchet distance"
+    assert sum(np.isfinite(history["fd"])) == len(twins[0].get_lines()[0].get_xdata())
+    plt.close(ax.figure)

@@ -54,3 +54,12 @@ def test_direction_from_anchors_recovers_planted_direction():
     anchors = torch.from_numpy(rng.randn(4, 16))[None] + t[:, None, None] * true + 1e-3 * torch.from_numpy(rng.randn(12, 4, 16))
     d = decomposition.direction_from_anchors(anchors, rank=2, last=-1)
     assert evaluation.cosine(d, true) > 0.999
+
+
+def test_angle_pairs_groups_subspaces_as_claim_b_compares_them():
+    motions = ["smile", "smile", "age", "age", "smile"]
+    identities = [0, 1, 0, 1, 2]
+    pairs = subspaces.angle_pairs(motions, identities)
+    assert pairs["same micromotion"] == [(0, 1), (0, 4), (1, 4), (2, 3)]
+    assert pairs["same identity"] == [(0, 2), (1, 3)]
+    assert pairs["smile"] == [(0, 1), (0, 4), (1, 4)] and pairs["age"] == [(2, 3)]

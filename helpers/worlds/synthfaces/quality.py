@@ -74,3 +74,35 @@ def gan_quality(world, n: int = 1000, seed: int = 0) -> dict[str, float]:
         "blurred renders": frechet_distance(features(world.meter, blurred(other)), ref),
         "patch-shuffled renders": frechet_distance(features(world.meter, patch_shuffled(other)), ref),
     }
+
+
+def plot_training_history(history: dict):
+    """The GAN's training curve (``train_gan.training_history``): D and G losses and, on a second
+    axis, the Fréchet distance against thousands of images seen, with the changes of R1 weight,
+    renderer version and learning rate marked where they happened. Returns the matplotlib axes."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 2.6))
+    kimg = history["images"] / 1000
+    ax.plot(kimg, history["d"], label="D loss"); ax.plot(kimg, history["g"], label="G loss")
+    ax.set_xlabel("thousand images seen"); ax.set_ylabel("loss")
+    measured = np.isfinite(history["fd"])
+    if measured.any():
+        ax2 = ax.twinx()
+        ax2.plot(kimg[measured], history["fd"][measured], "k.-", label="Fréchet distance")
+        ax2.set_ylabel("Fréchet distance"); ax2.legend(loc="upper right")
+    logged = np.flatnonzero(np.isfinite(history["r1"]))
+    if len(logged):   # runs before the R1 weight was logged used the script's old default, 0.5
+        switch = kimg[max(logged[0] - 1, 0)]          # the save before the first step trained with it
+        ax.axvline(switch, color="gray", ls=":")
+        ax.text(switch, ax.get_ylim()[1], f" R1 γ → {history['r1'][logged[0]]:g}", va="top", fontsize=8)
+    for i in np.flatnonzero(np.diff(history["renderer"]) != 0):   # the last save before a new renderer
+        ax.axvline(kimg[i], color="tab:red", ls=":")
+        ax.text(kimg[i], ax.get_ylim()[0], f" renderer v{history['renderer'][i + 1]:g}", va="bottom",
+                fontsize=8)
+    lr = history["lr"]          # logged from the renderer change on; the runs before used the default 0.0025
+    for i in np.flatnonzero(np.isfinite(lr)):
+        if i == 0 or lr[i] != lr[i - 1]:
+            ax.text(kimg[max(i - 1, 0)], np.mean(ax.get_ylim()), f" lr → {lr[i]:g}", fontsize=8, color="tab:red")
+    ax.legend(loc="upper left")
+    return ax
+
