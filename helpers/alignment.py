@@ -1,4 +1,4 @@
-"""FFHQ-style alignment of real photos: load any image, find the face, crop it the way FFHQ did.
+"""FFHQ-style alignment of real photos: find the face, crop it the way FFHQ did.
 
 The paper's encoders (ReStyle, e4e, pSp) were trained on FFHQ crops, so a real photo must be cut the
 same way before inversion: eyes level and at fixed places, the face filling the same part of the frame
@@ -14,8 +14,8 @@ same way before inversion: eyes level and at fixed places, the face filling the 
 
 dlib comes from the prebuilt wheel ``dlib-bin`` and its models from ``face_recognition_models``, so
 nothing is compiled or downloaded at run time (NOTES §3.5, §4). Both are imported only when a face is
-detected: ``import helpers.alignment`` needs neither. Used by ``helpers.anchors`` (frames of a clip)
-and by the inversion of real photos (``notebooks/02_inversion.ipynb``).
+detected: ``import helpers.alignment`` needs neither. Images are loaded by ``helpers.images``; used
+by ``micromotion edit --align`` and the inversion of real photos (``notebooks/02_inversion.ipynb``).
 """
 from __future__ import annotations
 
