@@ -286,11 +286,11 @@ def _load_images(files, world, align: bool) -> list:
     return images
 
 
-def _warn_unrepresentable(world, files, images, codes) -> None:
+def _warn_unrepresentable(world, files, batch, codes) -> None:
     """Say so when an image is far from anything the world can draw (a real photo on synthfaces)."""
     from .inversion import unrepresentable
     bound = world.reconstruction_bound
-    for k, error in unrepresentable(world, world.preprocess(images), codes):
+    for k, error in unrepresentable(world, batch, codes):
         print(f"micromotion edit: warning: {shown(files[k].name)}: the {world.name} world cannot represent "
               f"this image (reconstruction error {error:.2f}; its own renders stay below "
               f"{bound['max']:.2f}, the most of {bound['n']}): the edit shows an unrelated "
@@ -350,8 +350,9 @@ def cmd_edit(args) -> int:
         print(f"editing through W+ entries {format_layers(layers)} of 0-{world.num_ws - 1} only")
     alphas = np.linspace(args.alpha[0], args.alpha[1], args.frames)
     # the encoder's guess (where the world has one), then optimisation refinement
-    codes = world.invert(world.preprocess(images), refine_steps=args.steps)
-    _warn_unrepresentable(world, files, images, codes)
+    batch = world.preprocess(images)
+    codes = world.invert(batch, refine_steps=args.steps)
+    _warn_unrepresentable(world, files, batch, codes)
     frames = render_edit(world, codes, direction, alphas)
     for path, clip in zip(files, frames):
         for target in plans[path]:
