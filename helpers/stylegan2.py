@@ -84,6 +84,9 @@ class FusedLeakyReLU(nn.Module):
     def forward(self, x):
         return fused_leaky_relu(x, self.bias)
 
+    def extra_repr(self):
+        return f"{self.bias.shape[0]} channels"
+
 
 class PixelNorm(nn.Module):
     def forward(self, x):
@@ -101,6 +104,9 @@ class Blur(nn.Module):
     def forward(self, x):
         return upfirdn2d(x, self.kernel, pad=self.pad)
 
+    def extra_repr(self):
+        return f"{tuple(self.kernel.shape)} FIR, pad {self.pad}"
+
 
 class Upsample(nn.Module):
     def __init__(self, taps, factor: int = 2):
@@ -112,6 +118,9 @@ class Upsample(nn.Module):
 
     def forward(self, x):
         return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
+
+    def extra_repr(self):
+        return f"×{self.factor}, {tuple(self.kernel.shape)} FIR"
 
 
 class EqualLinear(nn.Module):
@@ -131,6 +140,11 @@ class EqualLinear(nn.Module):
             return fused_leaky_relu(F.linear(x, self.weight * self.scale), bias)
         return F.linear(x, self.weight * self.scale, bias)
 
+    def extra_repr(self):
+        out_dim, in_dim = self.weight.shape
+        extras = "" if self.lr_mul == 1 else f", lr_mul={self.lr_mul:g}"
+        return f"{in_dim} → {out_dim}{extras}" + (", leaky ReLU" if self.activation else "")
+
 
 class EqualConv2d(nn.Module):
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
@@ -142,6 +156,10 @@ class EqualConv2d(nn.Module):
 
     def forward(self, x):
         return F.conv2d(x, self.weight * self.scale, self.bias, self.stride, self.padding)
+
+    def extra_repr(self):
+        out_ch, in_ch, k, _ = self.weight.shape
+        return f"{in_ch} → {out_ch}, {k}×{k}, stride {self.stride}, padding {self.padding}"
 
 
 # --------------------------------------------------------------------------- generator blocks
@@ -191,6 +209,10 @@ class ModulatedConv2d(nn.Module):
         out = F.conv2d(x, weight, padding=self.padding, groups=b)
         return out.view(b, self.out_ch, h, w)
 
+    def extra_repr(self):
+        flags = [f for f, on in (("upsample ×2", self.upsample), ("demodulate", self.demodulate)) if on]
+        return ", ".join([f"{self.in_ch} → {self.out_ch}", f"{self.kernel_size}×{self.kernel_size}", *flags])
+
     def shared_weight_conv(self, x, style):
         """The unfused form, before demodulation: (conv of the style-scaled input, the
         demodulation factors [b, out] or None), so that a caller can fold them into later steps."""
@@ -218,6 +240,9 @@ class NoiseInjection(nn.Module):
             noise = image.new_empty(b, 1, h, w).normal_()
         return image + self.weight * noise
 
+    def extra_repr(self):
+        return "per-pixel noise × one learned weight"
+
 
 class ConstantInput(nn.Module):
     def __init__(self, channels, size=4):
@@ -226,6 +251,10 @@ class ConstantInput(nn.Module):
 
     def forward(self, batch: int):
         return self.input.repeat(batch, 1, 1, 1)
+
+    def extra_repr(self):
+        _, c, h, w = self.input.shape
+        return f"learned {c} × {h} × {w}"
 
 
 class StyledConv(nn.Module):
@@ -322,6 +351,13 @@ class Generator(nn.Module):
             self.convs.append(StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel))
             self.to_rgbs.append(ToRGB(out_ch, style_dim))
             in_ch = out_ch
+        # The truncation centre: not in the state dict (171 keys, as rosinality's), kept beside
+        # ``g_ema`` in the files; :func:`load_generator` fills it, :meth:`set_latent_avg` computes it.
+        self.register_buffer("latent_avg", torch.zeros(style_dim), persistent=False)
+
+    def extra_repr(self):
+        return (f"{self.size} px, style_dim {self.style_dim}, {self.n_mlp}-layer mapping, "
+                f"W+ of {self.num_ws} entries")
 
     @property
     def num_ws(self) -> int:
@@ -341,6 +377,12 @@ class Generator(nn.Module):
         """Average w over ``n`` seeded z: the truncation centre, shape [1, style_dim]."""
         z = z_from_seed(seed, n, self.style_dim, self.device)
         return self.mapping(z).mean(0, keepdim=True)
+
+    @torch.no_grad()
+    def set_latent_avg(self, n: int = 4096, seed: int = 0) -> torch.Tensor:
+        """Fill :attr:`latent_avg` [style_dim] with :meth:`mean_latent` ``(n, seed)``; return it."""
+        self.latent_avg.copy_(self.mean_latent(n, seed).squeeze(0))
+        return self.latent_avg
 
     def fixed_noise(self) -> list[torch.Tensor]:
         """The stored noise buffers (used when ``noise_mode='const'``)."""
@@ -492,21 +534,20 @@ def _is_kernel_buffer(key: str) -> bool:
     return key.endswith("blur.kernel") or key.endswith("upsample.kernel")
 
 
-def save_generator(path, generator: Generator, latent_avg: torch.Tensor | None = None,
-                   extra: dict | None = None) -> None:
-    """Write ``{"g_ema", "latent_avg", "config"}`` (rosinality layout plus our config) atomically."""
+def save_generator(path, generator: Generator, extra: dict | None = None) -> None:
+    """Write ``{"g_ema", "latent_avg", "config"}`` (rosinality layout plus our config) atomically;
+    ``latent_avg`` is the generator's buffer (fill it with :meth:`Generator.set_latent_avg`)."""
     from .files import atomic_write
-    if latent_avg is None:
-        latent_avg = generator.mean_latent().squeeze(0)
     payload = {"g_ema": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
-               "latent_avg": latent_avg.detach().cpu().reshape(-1),
+               "latent_avg": generator.latent_avg.detach().cpu().reshape(-1),
                "config": dict(generator.config)}
     payload.update(extra or {})
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def load_generator(path, config: dict | None = None, device="cpu") -> tuple[Generator, torch.Tensor]:
-    """Load ``{"g_ema", "latent_avg"}`` with ``weights_only=True`` → (generator in eval mode, latent_avg).
+def load_generator(path, config: dict | None = None, device="cpu") -> Generator:
+    """Load ``{"g_ema", "latent_avg"}`` with ``weights_only=True`` → the generator in eval mode,
+    frozen, with the file's ``latent_avg`` in its :attr:`Generator.latent_avg` buffer.
 
     ``config`` (Generator kwargs) is needed for checkpoints that do not carry one, e.g. FFHQ
     config-f: ``dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)``. A missing
@@ -528,5 +569,10 @@ def load_generator(path, config: dict | None = None, device="cpu") -> tuple[Gene
     generator.eval().requires_grad_(False).to(device)
     latent_avg = ckpt.get("latent_avg")
     if latent_avg is None:
-        latent_avg = generator.mean_latent().squeeze(0)
-    return generator, latent_avg.to(device).reshape(-1)
+        generator.set_latent_avg()
+    elif not isinstance(latent_avg, torch.Tensor) or latent_avg.numel() != generator.style_dim:
+        shape = tuple(latent_avg.shape) if isinstance(latent_avg, torch.Tensor) else type(latent_avg).__name__
+        raise ValueError(f"{path}: latent_avg has shape {shape}, expected [{generator.style_dim}]")
+    else:
+        generator.latent_avg.copy_(latent_avg.reshape(-1))
+    return generator

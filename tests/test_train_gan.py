@@ -28,7 +28,8 @@ def test_train_resume_export_and_history(tmp_path, capsys):
     assert second["step"] == 3
     changed = [k for k in first["g"] if not torch.equal(first["g"][k], second["g"][k])]
     assert changed, "the resumed step did not train the generator"
-    g, latent_avg = load_generator(out)
+    g = load_generator(out)
+    latent_avg = g.latent_avg
     payload = torch.load(out, weights_only=True)
     assert set(payload) >= {"g_ema", "latent_avg"} and payload["trained_steps"] == 3
     assert payload["trained_images"] == 12 and latent_avg.shape == (g.style_dim,)
@@ -56,7 +57,7 @@ def test_quality_probe_separates_the_generator_from_the_renders():
     reference (the floor). A Fréchet distance from few samples is biased upward by its sample sizes, so
     only equal sizes compare."""
     probe = train_gan.QualityProbe(n=150)
-    g, _ = load_generator(train_gan.DATA / "synthfaces_g.pt")
+    g = load_generator(train_gan.DATA / "synthfaces_g.pt")
     fd = probe(g)
     others = renderer.render(renderer.sample_factors(150, seed=77), seeds=77)
     floor = probe.quality.frechet_distance(probe.quality.features(probe.meter, others), probe.reference)
@@ -76,5 +77,5 @@ def test_wider_run_keeps_its_width_when_resumed(tmp_path):
         "conv1.conv.weight"].shape[1]
     assert train_gan.main(["--steps", "2", *common]) == 0          # no --width: the state's own
     assert torch.load(state, weights_only=True)["step"] == 2
-    g, _ = load_generator(out)
+    g = load_generator(out)
     assert g.channels == Generator(**wide["g_config"]).channels

@@ -98,7 +98,7 @@ def test_refinement_improves_on_the_encoder(world, faces):
 
 
 def test_a_world_without_encoder_optimises_from_the_average(world, faces):
-    bare = worlds.World("synthfaces", world.generator, world.latent_avg, world.device, meter=world.meter)
+    bare = worlds.World("synthfaces", world.generator, world.device, meter=world.meter)
     assert not bare.has("encoder") and bare.encoder is None
     assert bare.invert(faces[:1], refine_steps=3, progress=False).shape == (1, 10, 128)
     with pytest.raises(ValueError, match="no encoder"):

@@ -1,4 +1,4 @@
-"""The World: a generator with its latent average plus the instruments a world has.
+"""The World: a generator plus the instruments a world has.
 
 Every notebook and command talks to a world through this one class; each world package builds its
 own (``synthfaces.world``, ``ffhq.world``), and ``helpers.worlds.load`` picks one by name.
@@ -11,22 +11,25 @@ LAZY_MODELS = ("encoder", "text_model", "identity_model")
 
 
 class World:
-    """A generator with its latent average plus the world's extra instruments.
+    """A generator plus the world's extra instruments.
 
-    ``generator``: :class:`helpers.stylegan2.Generator` (eval, frozen); ``latent_avg``:
-    [style_dim]; ``truncation``: the default ψ of the paper's start codes (0.7). ``meter``: the
-    synthfaces factor meter (None in ffhq). ``encoder``, ``text_model``, ``identity_model``: given,
+    ``generator``: :class:`helpers.stylegan2.Generator` (eval, frozen), carrying its truncation
+    centre ``generator.latent_avg`` [style_dim] (also :attr:`latent_avg`); ``truncation``: the default ψ of the paper's start codes (0.7). ``meter``: the
+    synthfaces factor meter (None in ffhq). ``renderer``: a module that draws the world's people
+    from known factors (``sample_factors``, ``render``, ``sweep``; synthfaces' procedural
+    renderer), so that chapters can make ground-truth images and clips; None in ffhq. ``encoder``, ``text_model``, ``identity_model``: given,
     or built on first access by ``loaders[name]()`` (a download, for ffhq); None where the world
     has none. ``info``: provenance (weights files and their sha256). ``reconstruction_bound``: the
     largest reconstruction error of the world's own renders and the threshold above which an image
     is one it cannot represent (a dict, see ``synthfaces.representable``; None where not measured).
     """
 
-    def __init__(self, name: str, generator, latent_avg, device, truncation: float = 0.7, meter=None,
+    def __init__(self, name: str, generator, device, truncation: float = 0.7, meter=None,
                  text_model=None, info: dict | None = None, *, encoder=None, identity_model=None,
-                 loaders: dict[str, Callable[[], Any]] | None = None, reconstruction_bound=None):
-        self.name, self.generator, self.latent_avg, self.device = name, generator, latent_avg, device
-        self.reconstruction_bound = reconstruction_bound
+                 loaders: dict[str, Callable[[], Any]] | None = None, reconstruction_bound=None,
+                 renderer=None):
+        self.name, self.generator, self.device = name, generator, device
+        self.reconstruction_bound, self.renderer = reconstruction_bound, renderer
         self.truncation, self.meter, self.info = truncation, meter, dict(info or {})
         self._models = {"encoder": encoder, "text_model": text_model, "identity_model": identity_model}
         self._loaders = dict(loaders or {})
@@ -42,12 +45,13 @@ class World:
         return self._models[name]
 
     def has(self, model: str) -> bool:
-        """Whether the world has ``model`` ('encoder', 'text_model', 'identity_model', 'meter'),
-        loaded or loadable, without loading it."""
-        if model == "meter":
-            return self.meter is not None
+        """Whether the world has ``model`` ('encoder', 'text_model', 'identity_model', 'meter',
+        'renderer'), loaded or loadable, without loading it: what notebooks ask before a cell that
+        needs it, instead of asking for the world's name."""
+        if model in ("meter", "renderer"):
+            return getattr(self, model) is not None
         if model not in LAZY_MODELS:
-            raise ValueError(f"unknown model {model!r}; models: meter, {', '.join(LAZY_MODELS)}")
+            raise ValueError(f"unknown model {model!r}; models: meter, renderer, {', '.join(LAZY_MODELS)}")
         return self._models[model] is not None or model in self._loaders
 
     @property
@@ -82,6 +86,11 @@ class World:
 
     # ------------------------------------------------------------------ metadata
     @property
+    def latent_avg(self):
+        """The generator's average w [style_dim]: the centre of truncation and of inversion."""
+        return self.generator.latent_avg
+
+    @property
     def num_ws(self) -> int:
         return self.generator.num_ws
 
@@ -101,8 +110,9 @@ class World:
 
     def __repr__(self) -> str:
         parts = [f"{self.resolution} px", f"W+ {self.num_ws} × {self.style_dim}", f"device {self.device}"]
-        for model in ("encoder", "text_model", "identity_model", "meter"):
-            state = "yes" if (self.meter if model == "meter" else self._models[model]) is not None else (
+        for model in ("encoder", "text_model", "identity_model", "meter", "renderer"):
+            own = model in ("meter", "renderer")
+            state = "yes" if (getattr(self, model) if own else self._models[model]) is not None else (
                 "on first use" if model in self._loaders else "no")
             parts.append(f"{model}: {state}")
         return f"World({self.name!r}; {', '.join(parts)})"

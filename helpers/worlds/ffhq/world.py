@@ -30,7 +30,7 @@ def load(dev, config: dict | None = None, encoder_input: int | None = None) -> W
     config = dict(FFHQ_CONFIG if config is None else config)
     encoder_input = ENCODER_SIZE if encoder_input is None else encoder_input
     path = fetch("stylegan2-ffhq")
-    generator, latent_avg = load_generator(path, config=config, device=dev)
+    generator = load_generator(path, config=config, device=dev)
 
     def encoder():
         from ...weights import fetch       # looked up at call time: tests replace it
@@ -44,7 +44,7 @@ def load(dev, config: dict | None = None, encoder_input: int | None = None) -> W
         from . import load_arcface
         return load_arcface(fetch("arcface-ir-se50"), dev)
 
-    return World("ffhq", generator, latent_avg, dev,
+    return World("ffhq", generator, dev,
                  loaders={"encoder": encoder, "identity_model": identity_model,
                           "text_model": lambda: load_clip(dev)},
                  info={"weights": str(path), "weights_sha256": get_spec("stylegan2-ffhq").sha256,

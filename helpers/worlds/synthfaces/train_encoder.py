@@ -37,7 +37,7 @@ from .encoder import (ENCODER_PATH, STATE_PATH, TRAIN_SEED_BASE, SynthfacesEncod
 
 
 def load_generator_snapshot(path=DATA / "synthfaces_g.pt"):
-    """(generator, latent_avg, sha256, meta) read from one snapshot of the file's bytes.
+    """(generator, sha256, meta) read from one snapshot of the file's bytes.
 
     The GAN may rewrite the file while the encoder trains; reading its bytes once keeps the
     generator and the hash that names it in step.
@@ -45,21 +45,21 @@ def load_generator_snapshot(path=DATA / "synthfaces_g.pt"):
     from ...stylegan2 import load_generator
     data = Path(path).read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    generator, latent_avg = load_generator(io.BytesIO(data))
+    generator = load_generator(io.BytesIO(data))
     meta = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    return generator, latent_avg, sha, {"trained_steps": int(meta.get("trained_steps", 0))}
+    return generator, sha, {"trained_steps": int(meta.get("trained_steps", 0))}
 
 
 # --------------------------------------------------------------------------- training data
-def sample_codes(generator, latent_avg, n: int, gen: torch.Generator, truncation=(0.4, 1.0),
+def sample_codes(generator, n: int, gen: torch.Generator, truncation=(0.4, 1.0),
                  mixing: float = 0.5, noise: float = 0.05, w_std=None) -> torch.Tensor:
     """W+ codes [n, num_ws, d] spread over what the generator draws.
 
-    z → w truncated toward ``latent_avg`` by ψ ~ U(``truncation``); with probability ``mixing``
+    z → w truncated toward the generator's ``latent_avg`` by ψ ~ U(``truncation``); with probability ``mixing``
     the entries from a random cut on come from a second such w (style mixing); then every entry
     gets Gaussian noise of ``noise`` × the per-coordinate spread of w (``w_std``) on half the codes.
     """
-    num_ws, d = generator.num_ws, generator.style_dim
+    num_ws, d, latent_avg = generator.num_ws, generator.style_dim, generator.latent_avg
     dev = latent_avg.device
 
     def draw():
@@ -101,11 +101,12 @@ def learning_rate(step: int, steps: int, lr: float, warmup: float = 0.03) -> flo
 class Trainer:
     """Encoder, optimiser and step against one generator snapshot; ``state_dict`` makes it resumable."""
 
-    def __init__(self, args, generator, latent_avg, generator_sha256, meter):
-        self.args, self.generator, self.meter, self.latent_avg = args, generator, meter, latent_avg
+    def __init__(self, args, generator, generator_sha256, meter):
+        self.args, self.generator, self.meter = args, generator, meter
+        self.latent_avg = generator.latent_avg
         self.generator_sha256 = generator_sha256
         self.encoder = SynthfacesEncoder(generator.num_ws, generator.style_dim, size=generator.size)
-        self.encoder.latent_avg.copy_(latent_avg)
+        self.encoder.latent_avg.copy_(self.latent_avg)
         self.opt = torch.optim.Adam(self.encoder.parameters(), lr=args.lr, betas=(0.9, 0.99))
         self.step = 0
         self.log: list[dict] = []
@@ -146,7 +147,7 @@ class Trainer:
         a = self.args
         gen = torch.Generator().manual_seed(a.seed * 1_000_003 + self.step)
         n_real = int(round(a.batch * a.real_fraction))
-        codes = sample_codes(self.generator, self.encoder.latent_avg, a.batch - n_real, gen,
+        codes = sample_codes(self.generator, a.batch - n_real, gen,
                              truncation=(a.psi_min, a.psi_max), mixing=a.mixing, noise=a.code_noise,
                              w_std=self.w_std)
         with torch.no_grad():
@@ -239,9 +240,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     from .meter import load_meter
-    generator, latent_avg, sha, meta = load_generator_snapshot(args.generator)
+    generator, sha, meta = load_generator_snapshot(args.generator)
     meter = load_meter()
-    trainer = Trainer(args, generator, latent_avg, sha, meter)
+    trainer = Trainer(args, generator, sha, meter)
     state_path = Path(args.state)
     if args.resume and args.from_export:
         raise SystemExit("give --resume (the saved run state) or --from-export (an exported encoder), not both")
@@ -290,7 +291,7 @@ def main(argv=None):
             break
     bar.close()
     from ..world import World
-    world = World("synthfaces", generator, latent_avg, torch.device("cpu"), meter=meter,
+    world = World("synthfaces", generator, torch.device("cpu"), meter=meter,
                   info={"weights_sha256": sha})
     trainer.encoder.eval()
     report = evaluate(world, trainer.encoder, n=args.eval_n)

@@ -199,8 +199,8 @@ def save_state(trainer, path: Path):
 
 def export(trainer, out: Path):
     """Write the EMA generator in the rosinality layout with its latent average."""
-    latent_avg = trainer.g_ema.mean_latent(4096).squeeze(0)
-    save_generator(out, trainer.g_ema, latent_avg,
+    trainer.g_ema.set_latent_avg(4096)
+    save_generator(out, trainer.g_ema,
                    extra={"trained_steps": trainer.step, "trained_images": trainer.step * trainer.args.batch})
     if Path(out).resolve().parent == DATA:
         # an --export-only call has default flags: the values the run trained with are in its log

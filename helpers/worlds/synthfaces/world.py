@@ -14,7 +14,7 @@ def load(dev) -> World:
     path = verified("synthfaces_g.pt")
     entries = manifest()
     g_sha = entries[path.name]["sha256"]
-    generator, latent_avg = load_generator(path, device=dev)
+    generator = load_generator(path, device=dev)
     meta = torch.load(path, map_location="cpu", weights_only=True)
     meter = load_meter(device=dev)
     text_model = encoder = None
@@ -30,7 +30,8 @@ def load(dev) -> World:
             "text_model_sha256": entries.get("synthfaces_clip.pt", {}).get("sha256"),
             "encoder_sha256": entries.get("synthfaces_encoder.pt", {}).get("sha256"),
             "encoder_matches_generator": None if encoder is None else encoder.trained_for == g_sha}
+    from . import renderer
     from .representable import load_bound
-    return World("synthfaces", generator, latent_avg, dev, meter=meter, text_model=text_model,
+    return World("synthfaces", generator, dev, meter=meter, text_model=text_model, renderer=renderer,
                  encoder=encoder, identity_model=meter, info=info,
                  reconstruction_bound=load_bound(g_sha, info["encoder_sha256"]))
