@@ -8,8 +8,10 @@ they change.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,15 +22,23 @@ RULES = ("last_minus_first", "principal")
 
 @dataclass
 class RPCAInfo:
-    """What the solver did: per-iteration residual ‖D−L−S‖/‖D‖, rank of L and density of S."""
+    """What the solver did for one matrix: per-iteration primal residual ‖D−L−S‖/‖D‖, dual residual
+    μ‖S−S_prev‖/‖D‖, rank of L and density of S; the final objective ‖L‖_* + λ‖S‖_1, and
+    ``gap``, a certified bound on the distance to the optimum that needs no reference solution:
+    the solver's multiplier scaled into the dual's feasible set {‖Y‖₂ ≤ 1, |Y|ᵢⱼ ≤ λ} gives a lower
+    bound ⟨Ŷ, D⟩ on the optimum (weak duality), the feasible pair (L, D − L) an upper bound, and
+    ``gap`` = (upper − lower) / lower bounds how far that pair's objective is from the optimum."""
 
     iterations: int
     converged: bool
     lam: float
     mu: float
     residual: list = field(default_factory=list)
+    dual: list = field(default_factory=list)
     rank: list = field(default_factory=list)
     sparsity: list = field(default_factory=list)
+    objective: float = float("nan")
+    gap: float = float("nan")
 
 
 def _check_matrix(D, min_rows: int = 2) -> torch.Tensor:
@@ -44,69 +54,124 @@ def _check_matrix(D, min_rows: int = 2) -> torch.Tensor:
     return D.to(torch.float64)
 
 
-def svd_threshold(X: torch.Tensor, tau: float) -> tuple[torch.Tensor, int]:
-    """Singular value soft-thresholding: the proximal step of the nuclear norm. → (matrix, rank)."""
-    U, s, Vh = torch.linalg.svd(X, full_matrices=False)
-    s = (s - tau).clamp(min=0)
-    r = int((s > 0).sum())
-    return (U[:, :r] * s[:r]) @ Vh[:r], r
+def svd_threshold(X: torch.Tensor, tau) -> tuple[torch.Tensor, torch.Tensor]:
+    """Singular value soft-thresholding, the proximal step of the nuclear norm, on a batch
+    [..., m, n] with one ``tau`` per matrix → (matrices, ranks).
+
+    Through the Gram matrix of the short side: for 12 anchors, an eigen-decomposition of 12 × 12
+    instead of an SVD of 12 × n. Squaring costs precision only in singular values far below the
+    threshold, which it sets to zero anyway (float64 keeps those above it to ~1e-12).
+    """
+    if X.shape[-2] > X.shape[-1]:
+        out, r = svd_threshold(X.mT, tau)
+        return out.mT, r
+    tau = torch.as_tensor(tau, dtype=X.dtype).reshape(*X.shape[:-2], 1)
+    w, U = torch.linalg.eigh(X @ X.mT)
+    s = w.clamp(min=0).sqrt()
+    keep = s > tau
+    scale = torch.where(keep, 1 - tau / torch.where(keep, s, 1.0), 0.0)
+    return (U * scale[..., None, :]) @ (U.mT @ X), keep.sum(-1)
 
 
-def shrink(X: torch.Tensor, tau: float) -> torch.Tensor:
-    """Entrywise soft-thresholding: the proximal step of the L1 norm."""
-    return torch.sign(X) * (X.abs() - tau).clamp(min=0)
+MU_GROWTH, MU_CAP, RELAX = 1.5, 100.0, 1.8   # see robust_pca; measured in bench/rpca.py
 
 
-def robust_pca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000,
-               faithful: bool = False) -> tuple[torch.Tensor, torch.Tensor, RPCAInfo]:
+def robust_pca(D, lam: float | None = None, tol: float = 1e-6, max_iter: int = 10000,
+               faithful: bool = False) -> tuple[torch.Tensor, torch.Tensor, RPCAInfo | list[RPCAInfo]]:
     """Principal component pursuit ``min ‖L‖_* + λ‖S‖_1  s.t.  L + S = D`` → (L, S, info).
 
-    Default solver: inexact augmented Lagrangian (Lin, Chen & Ma 2010) with μ growing by 1.5 per
-    step, stopped when the *relative* residual ‖D−L−S‖_F/‖D‖_F < ``tol``. ``faithful=True`` runs the
-    paper's code instead: fixed μ = m·n / (4·ΣD²) and the absolute number 1e-7·ΣD² compared to the
-    relative residual, which stops after a few iterations. λ defaults to 1/√max(m, n).
-    A matrix of zeros returns L = S = 0, converged. Works in float64; returns D's dtype.
+    ``D`` is one matrix [m, n] (info: an :class:`RPCAInfo`) or a batch [b, m, n] of independent
+    problems solved together (info: one per matrix; each matrix gets the answer it would get alone).
+    Inexact augmented Lagrangian (Lin, Chen & Ma 2010) with over-relaxation 1.8 (Eckstein &
+    Bertsekas; Boyd et al. 2011, §3.4.3): μ starts at 1.25/‖D‖₂ and grows ×1.5 per step up to 100 ×
+    that, and a matrix stops when both the primal residual ‖D−L−S‖/‖D‖ and the dual residual
+    μ‖S−S_prev‖/‖D‖ are below ``tol``: the two conditions of optimality. (A residual test alone,
+    with μ growing without bound, stops where the thresholds 1/μ and λ/μ have vanished and L, S no
+    longer move: feasible, not optimal.) At ``tol`` = 1e-6 the objective ‖L‖_* + λ‖S‖_1 is within
+    1e-6 of the optimum (1e-7 measured) and L within 1e-4 on anchor-shaped matrices (tests;
+    the cap, the relaxation and the count of iterations: bench/RESULTS.md). ``faithful=True``
+    runs the released code instead: fixed μ = m·n / (4·ΣD²) and the absolute number 1e-7·ΣD² compared to the relative
+    residual, which stops after a few iterations. λ defaults to 1/√max(m, n). A matrix of zeros
+    returns L = S = 0, converged. Works in float64; returns D's dtype.
     """
     D0 = torch.as_tensor(D)
-    D = _check_matrix(D0)
-    m, n = D.shape
+    single = D0.dim() != 3
+    D = _check_matrix(D0)[None] if single else torch.stack([_check_matrix(M) for M in D0])
+    b, m, n = D.shape
     lam = 1 / math.sqrt(max(m, n)) if lam is None else float(lam)
-    norm_fro = float(torch.linalg.norm(D))
-    if norm_fro == 0:
-        z = torch.zeros_like(D0)
-        return z, z.clone(), RPCAInfo(0, True, lam, 0.0)
-    sum_sq = norm_fro ** 2
+    norm = torch.linalg.norm(D, dim=(1, 2))
+    L, S = torch.zeros_like(D), torch.zeros_like(D)
+    infos = [RPCAInfo(0, True, lam, 0.0, objective=0.0, gap=0.0) if float(v) == 0 else None
+             for v in norm]
+    todo = [i for i, info in enumerate(infos) if info is None]
+    if todo:
+        _solve(D, norm, L, S, infos, todo, lam, tol, max_iter, faithful)
+    L, S = L.to(D0.dtype), S.to(D0.dtype)
+    return (L[0], S[0], infos[0]) if single else (L, S, infos)
+
+
+def _solve(D, norm, L, S, infos, todo, lam, tol, max_iter, faithful):
+    """Iterate on the matrices ``todo`` of the batch ``D``; each leaves the batch when it stops,
+    and its L, S and :class:`RPCAInfo` are written in place."""
+    live = list(todo)
+    Dd, nd = D[live], norm[live]
+    m, n = D.shape[1:]
     if faithful:
-        mu, rho, mu_max = m * n / (4 * sum_sq), 1.0, math.inf
-        stop = 1e-7 * sum_sq
-        Y = torch.zeros_like(D)
+        mu = m * n / (4 * nd ** 2)
+        mu_max, stop = mu, 1e-7 * nd ** 2
+        Y = torch.zeros_like(Dd)
     else:
-        spec = float(torch.linalg.matrix_norm(D, ord=2))
-        mu, rho = 1.25 / spec, 1.5
-        mu_max = mu * 1e7
-        stop = tol
-        Y = D / max(spec, float(D.abs().max()) / lam)
-    info = RPCAInfo(0, False, lam, mu)
-    S = torch.zeros_like(D)
-    L = torch.zeros_like(D)
+        spec = torch.linalg.matrix_norm(Dd, ord=2)
+        mu = 1.25 / spec
+        mu_max, stop = mu * MU_CAP, torch.full_like(mu, tol)
+        Y = Dd / torch.maximum(spec, Dd.abs().amax((1, 2)) / lam)[:, None, None]
+    # scaled form: U = Y/μ; over-relaxation R = αL + (1−α)(D − S); then the S step's clamp is U's update
+    mu0, Sd, U = mu.clone(), torch.zeros_like(Dd), Y / mu[:, None, None]
+    alpha = 1.0 if faithful else RELAX
+    history = {i: [] for i in live}
     for it in range(1, max_iter + 1):
-        L, r = svd_threshold(D - S + Y / mu, 1 / mu)
-        S = shrink(D - L + Y / mu, lam / mu)
-        Z = D - L - S
-        Y = Y + mu * Z
-        mu = min(mu * rho, mu_max)
-        res = float(torch.linalg.norm(Z)) / norm_fro
-        info.residual.append(res)
-        info.rank.append(r)
-        info.sparsity.append(float((S != 0).double().mean()))
-        info.iterations = it
-        if res < stop:
-            info.converged = True
+        Ld, rank = svd_threshold((Dd - Sd).add_(U), 1 / mu)
+        F = Dd - Ld
+        B = (F * alpha).add_(Sd, alpha=1 - alpha).add_(U) if alpha != 1 else F + U   # D − R + U
+        t = (lam / mu)[:, None, None]
+        U = torch.clamp(B, -t, t)       # S = B − clamp(B, −t, t): soft-thresholding, the L1 prox
+        Sn = B.sub_(U)
+        primal = torch.linalg.norm(F.sub_(Sn), dim=(1, 2)) / nd
+        dual = mu * torch.linalg.norm(Sn - Sd, dim=(1, 2)) / nd
+        Sd = Sn
+        for i, row in zip(live, torch.stack([primal, dual, rank.double(), torch.count_nonzero(
+                Sn, dim=(1, 2)).double() / (m * n)], 1).tolist()):
+            history[i].append(row)
+        done = primal < stop if faithful else (primal < stop) & (dual < stop)
+        grown = torch.minimum(mu * MU_GROWTH, mu_max)
+        if not torch.equal(grown, mu):
+            U, mu = U * (mu / grown)[:, None, None], grown
+        leaving = done | (it == max_iter)
+        if not leaving.any():
+            continue
+        for k in leaving.nonzero().flatten().tolist():
+            i = live[k]
+            L[i], S[i] = Ld[k], Sd[k]
+            columns = [list(c) for c in zip(*history.pop(i))]
+            objective = float(torch.linalg.svdvals(Ld[k]).sum() + lam * Sd[k].abs().sum())
+            Yk = U[k] * mu[k]     # the multiplier
+            scale = max(float(torch.linalg.matrix_norm(Yk, ord=2)), float(Yk.abs().max()) / lam, 1.0)
+            lower = float((Yk * Dd[k]).sum()) / scale
+            upper = float(torch.linalg.svdvals(Ld[k]).sum() + lam * (Dd[k] - Ld[k]).abs().sum())
+            infos[i] = RPCAInfo(it, bool(done[k]), lam, float(mu0[k]), *columns[:2],
+                                [int(r) for r in columns[2]], columns[3], objective=objective,
+                                gap=(upper - lower) / lower if lower > 0 else math.inf)
+        stay = ~leaving
+        if not stay.any():
             break
-    if not info.converged:
-        warnings.warn(f"robust_pca did not converge in {max_iter} iterations (relative residual "
-                      f"{info.residual[-1]:.2e} > {stop:.1e}); raise max_iter or tol", RuntimeWarning)
-    return L.to(D0.dtype), S.to(D0.dtype), info
+        live = [i for i, s in zip(live, stay.tolist()) if s]
+        Dd, nd, U, Sd, mu, mu_max, stop, mu0 = (x[stay] for x in (Dd, nd, U, Sd, mu, mu_max, stop, mu0))
+    failed = [i for i in todo if not infos[i].converged]
+    if failed:
+        worst = max(max(infos[i].residual[-1], infos[i].dual[-1]) for i in failed)
+        warnings.warn(f"robust_pca did not converge in {max_iter} iterations on {len(failed)} of "
+                      f"{len(todo)} matrices (largest residual {worst:.2e} > {tol:.1e}); raise "
+                      "max_iter or tol", RuntimeWarning)
 
 
 def pca(D, center: bool = True):
@@ -150,18 +215,32 @@ def decompose_anchors(anchors: torch.Tensor, method: str = "rpca", mode: str = "
     if method == "none":
         return anchors.clone(), []
     k, num_ws, d = anchors.shape
-    mats = [anchors[:, i] for i in range(num_ws)] if mode == "per_layer" else [anchors.reshape(k, -1)]
-    out, infos = [], []
-    for M in mats:
-        if method == "rpca":
-            L, _, info = robust_pca(M, faithful=faithful)
-            infos.append(info)
-        else:
-            L = M
-        out.append(low_rank(L, rank, center=center))
+    mats = anchors.transpose(0, 1) if mode == "per_layer" else anchors.reshape(1, k, -1)
+    infos = []
+    if method == "rpca":     # the W+ entries' problems are independent: solved as one batch
+        mats, infos = _robust_pca_remembered(mats, faithful)
+    out = [low_rank(M, rank, center=center) for M in mats]
     if mode == "per_layer":
         return torch.stack(out, 1), infos
     return out[0].reshape(k, num_ws, d), infos
+
+
+_SOLVED: OrderedDict = OrderedDict()    # (content hash, faithful) → (L, infos); the last 256
+
+
+def _robust_pca_remembered(mats: torch.Tensor, faithful: bool):
+    """``robust_pca`` of a batch, remembered by content: chapters decompose the same anchors again
+    for every rank, rule or template they compare, and the answer cannot change."""
+    x = mats.detach().cpu().contiguous()
+    key = (hashlib.sha1(x.numpy().tobytes()).hexdigest(), tuple(x.shape), str(x.dtype), faithful)
+    if key not in _SOLVED:
+        L, _, infos = robust_pca(x, faithful=faithful)
+        _SOLVED[key] = (L, infos)
+        if len(_SOLVED) > 256:
+            _SOLVED.popitem(last=False)
+    _SOLVED.move_to_end(key)
+    L, infos = _SOLVED[key]
+    return L.to(mats.device).clone(), list(infos)
 
 
 def edit_direction(anchors: torch.Tensor, rule: str = "last_minus_first", first: int = 0,
@@ -202,6 +281,22 @@ def inject_outliers(anchors: torch.Tensor, rows, fraction: float = 0.05, scale: 
         signs = torch.from_numpy(rng.choice([-1.0, 1.0], len(idx))).to(flat.dtype)
         flat[r, torch.from_numpy(idx)] += scale * std * signs
     return out
+
+
+def planted_anchors(k: int = 12, num_ws: int = 18, d: int = 512, seed: int = 0) -> torch.Tensor:
+    """Anchor-like codes [k, num_ws·d] with a known structure: a start code, degrees along a
+    curved two-dimensional path, 1 % noise, and two anchors gone astray in 200 coordinates each.
+    The shape of the paper's anchor matrix (12 × 18·512 at FFHQ, 12 × 10·128 in synthfaces), for
+    tests and ``bench/rpca.py``."""
+    rng = np.random.RandomState(seed)
+    start = rng.randn(num_ws * d)
+    path = rng.randn(2, num_ws * d) * 0.3
+    t = np.linspace(0, 1, k)
+    D = start + np.outer(t, path[0]) + np.outer(t ** 2, path[1]) + 0.01 * rng.randn(k, num_ws * d)
+    astray = min(200, num_ws * d // 4)
+    D[3 % k, rng.choice(num_ws * d, astray, replace=False)] += 3.0
+    D[8 % k, rng.choice(num_ws * d, astray, replace=False)] -= 3.0
+    return torch.from_numpy(D)
 
 
 def direction_from_anchors(anchors: torch.Tensor, method: str = "rpca", rank: int = 4,
