@@ -24,6 +24,7 @@ if not notebooks:
 CHAPTERS.mkdir(parents=True, exist_ok=True)
 for stale in set(CHAPTERS.glob("*.ipynb")) - {CHAPTERS / nb.name for nb in notebooks}:
     stale.unlink()  # its source was removed or renamed: it must not stay in the book
+(CHAPTERS / "results.json").unlink(missing_ok=True)  # this run's chapters write it afresh
 
 failed = []
 start = time.perf_counter()

@@ -71,8 +71,17 @@ execute_notebooks() { "$PY" .ci/execute_notebooks.py; }
 
 # Render the executed notebooks; warnings are errors, nothing is executed a second time.
 # A fresh output folder: Sphinx never deletes pages or files that a build no longer makes.
+# The chapters' results file (helpers/results.py) goes beside the site and into it, after the clean.
 build_book() {
   rm -rf book/_build
   "$VENV/bin/jupyter-book" build book --config _config.yml --path-output book --all -W -n --keep-going
+  copy_results
   echo "site: $PWD/book/_build/html/index.html"
+}
+
+copy_results() {
+  local results=book/chapters/results.json
+  [ -f "$results" ] && [ ! -L "$results" ] || return 0
+  cp "$results" book/_build/results.json
+  cp "$results" book/_build/html/results.json
 }

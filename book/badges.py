@@ -30,18 +30,28 @@ def badge_source(name: str) -> str:
 
 
 def install_source() -> str:
-    # `!` lines inside an `if` are valid IPython; everywhere but Colab the cell does nothing. pip
-    # alone would not do on Colab: the synthfaces weights in data/ are not part of the package, so
-    # the book is cloned and installed editable (the `micromotion` command then finds them too),
-    # and the clone goes first on this kernel's path (an editable install is seen by new processes
-    # only). `clip` comes from clip-anytorch (`pip install clip` is an unrelated tool).
+    # Everywhere but Colab the cell does nothing. pip alone would not do on Colab: the synthfaces
+    # weights in data/ are not part of the package, so the book is cloned and installed editable
+    # (the `micromotion` command then finds them too), and the clone goes first on this kernel's
+    # path (an editable install is seen by new processes only). `clip` comes from clip-anytorch
+    # (`pip install clip` is an unrelated tool). Each step is checked: a failed clone or install
+    # stops here with git's or pip's own words, not later as "No module named 'helpers'".
     return ("# On Colab: fetch this book (its code and the synthfaces weights in data/) and install it;\n"
             "# elsewhere it is already installed and this cell does nothing.\n"
-            "import sys\n"
+            "import subprocess, sys\n"
             'if "google.colab" in sys.modules:\n'
-            f"    !git clone -q --depth 1 https://github.com/{REPOSITORY} {COLAB_CLONE} 2>/dev/null || git -C {COLAB_CLONE} pull -q\n"
-            f"    !pip install -q -e {COLAB_CLONE} clip-anytorch\n"
-            f'    sys.path.insert(0, "{COLAB_CLONE}")')
+            f'    book = "{COLAB_CLONE}"\n'
+            f'    url = "https://github.com/{REPOSITORY}"\n'
+            '    fetch = (["git", "-C", book, "pull", "-q"] if subprocess.run(\n'
+            '        ["git", "-C", book, "rev-parse"], capture_output=True).returncode == 0\n'
+            '        else ["git", "clone", "-q", "--depth", "1", url, book])\n'
+            '    for step in (fetch, [sys.executable, "-m", "pip", "install", "-q", "-e", book,\n'
+            '                         "clip-anytorch"]):\n'
+            "        done = subprocess.run(step, capture_output=True, text=True)\n"
+            "        if done.returncode != 0:\n"
+            '            raise RuntimeError(f"{\' \'.join(step[:4])} … failed:\\n{done.stderr.strip()}\\n"\n'
+            '                               "Check the network (and the URL), then run this cell again.")\n'
+            "    sys.path.insert(0, book)")
 
 
 def tags(cell: dict) -> list:

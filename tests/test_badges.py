@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BADGES = Path(__file__).resolve().parent.parent / "book" / "badges.py"
 
 
@@ -52,34 +54,55 @@ def test_cells_without_an_id_get_one(tmp_path):
     assert ids[2] == "cell-1" and len(set(ids)) == len(ids) == 5
 
 
-def test_the_colab_install_cell_brings_the_weights_and_puts_the_clone_first(tmp_path, monkeypatch):
-    """The install cell, run as IPython runs it, with this repository standing in for GitHub: the
-    clone holds data/ (pip alone would not install it) and is first on the kernel's path; run again,
-    it updates the clone instead of failing. pip is recorded, not run (no network here)."""
+def _install_cell(tmp_path, monkeypatch, url):
+    """The install cell as IPython would run it on Colab, cloning from ``url`` into tmp_path;
+    pip is recorded, not run (no network here) → (code, the recorded commands)."""
     import types
     from IPython.core.inputtransformer2 import TransformerManager
     monkeypatch.setattr(sys, "path", [str(BADGES.parent), *sys.path])
     import badges
-    root = BADGES.parent.parent
     clone = tmp_path / "content" / "micromotion-book"
     source = badges.install_source().replace(badges.COLAB_CLONE, str(clone)).replace(
-        f"https://github.com/{badges.REPOSITORY}", f"file://{root}")
+        f"https://github.com/{badges.REPOSITORY}", url)
     code = TransformerManager().transform_cell(source)
     shell, pips = [], []
+    real_run = subprocess.run
 
-    class Kernel:
-        def system(self, command):
-            (pips if command.startswith("pip ") else shell).append(command)
-            if not command.startswith("pip "):
-                subprocess.run(command, shell=True, check=True)
+    def run(command, *args, **kwargs):
+        if "pip" in command:
+            pips.append(" ".join(command[1:]))
+            return subprocess.CompletedProcess(command, 0, "", "")
+        shell.append(command)
+        return real_run(command, *args, **kwargs)
 
+    monkeypatch.setattr(subprocess, "run", run)
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    return code, clone, shell, pips
+
+
+def test_the_colab_install_cell_brings_the_weights_and_puts_the_clone_first(tmp_path, monkeypatch):
+    """The install cell, run as IPython runs it, with this repository standing in for GitHub: the
+    clone holds data/ (pip alone would not install it) and is first on the kernel's path; run again,
+    it updates the clone instead of failing. pip is recorded, not run (no network here)."""
+    root = BADGES.parent.parent
+    code, clone, shell, pips = _install_cell(tmp_path, monkeypatch, f"file://{root}")
     for _ in range(2):                                   # a second run finds the clone and pulls
-        exec(code, {"get_ipython": Kernel})
-    assert len(shell) == 2 and pips == [f"pip install -q -e {clone} clip-anytorch"] * 2
+        exec(code, {})
+    fetches = [c for c in shell if "rev-parse" not in c]
+    assert fetches[0][:2] == ["git", "clone"] and fetches[1][-2:] == ["pull", "-q"]
+    assert len(fetches) == 2 and pips == [f"-m pip install -q -e {clone} clip-anytorch"] * 2
     assert sys.path[0] == str(clone) and (clone / "data" / "synthfaces_g.pt").is_file()
     found = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
                             "from helpers import shipped; print(shipped.verified('synthfaces_g.pt'))", str(clone)],
                            cwd=tmp_path, capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == str(clone / "data" / "synthfaces_g.pt")
+
+
+def test_a_failed_clone_stops_the_install_cell_with_gits_words(tmp_path, monkeypatch):
+    """A repository that is not there: the cell raises at once, quoting git, and installs nothing
+    (it used to hide the error and fail later with ModuleNotFoundError)."""
+    code, clone, shell, pips = _install_cell(tmp_path, monkeypatch, f"file://{tmp_path}/no-such-repo")
+    with pytest.raises(RuntimeError, match=r"(?s)git clone -q --depth … failed:.*no-such-repo.*run this cell again"):
+        exec(code, {})
+    assert pips == [] and not (clone / "data").exists()
