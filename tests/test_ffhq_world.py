@@ -107,3 +107,40 @@ def test_baselines_label_with_clip_where_there_is_no_meter(world):
     picked = baselines.pick_components(world, axes, ["smile"], codes[:2])
     index, axis = picked["smile"]
     assert 0 <= index < 3 and abs(float(axis.abs().sum()) - 1) < 1e-6
+
+
+def _tiny_clip():
+    from helpers.guidance import clip_module
+    torch.manual_seed(0)
+    return clip_module("model").CLIP(32, 32, 1, 64, 16, 77, 49408, 64, 1, 1).eval()
+
+
+def test_clip_loads_from_a_torchscript_archive_without_import_clip(tmp_path):
+    """The real loading path on a small archive of OpenAI's layout: rebuilt from its state dict
+    through clip/model.py alone, so neither torchvision nor pkg_resources (gone from setuptools ≥ 81)
+    is needed; the rebuilt model computes what the archived one does."""
+    import sys
+    model = _tiny_clip()
+    image, text = torch.randn(2, 3, 32, 32), torch.randint(0, 49408, (2, 77))
+    with torch.no_grad():
+        torch.jit.save(torch.jit.trace(model, (image, text)), str(tmp_path / "ViT-B-32.pt"))
+        sys.modules.pop("clip", None)
+        loaded = ffhq_world.load_clip("cpu", path=tmp_path / "ViT-B-32.pt")
+        assert "clip" not in sys.modules
+        assert next(loaded.parameters()).dtype == torch.float32
+        torch.testing.assert_close(loaded.encode_text(text), model.encode_text(text), rtol=2e-3, atol=2e-3)
+        torch.testing.assert_close(loaded.encode_image(image), model.encode_image(image), rtol=2e-3, atol=2e-3)
+
+
+def test_a_file_that_is_not_clip_is_named(tmp_path):
+    (tmp_path / "page.pt").write_text("<html>quota exceeded</html>")
+    with pytest.raises(ValueError, match="not a TorchScript CLIP archive.*fetch a fresh copy"):
+        ffhq_world.load_clip("cpu", path=tmp_path / "page.pt")
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(tmp_path / "linear.pt"))
+    with pytest.raises(ValueError, match="does not hold a CLIP model's weights"):
+        ffhq_world.load_clip("cpu", path=tmp_path / "linear.pt")
+
+
+def test_clip_is_in_the_registry_with_openais_digest():
+    spec = helpers.weights.get_spec("clip-vit-b32")
+    assert spec.sha256 in spec.urls[0] and spec.filename == "ViT-B-32.pt"

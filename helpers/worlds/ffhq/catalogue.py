@@ -93,3 +93,19 @@ register(WeightSpec(
           "lithiumice/ArcFace_PyTorch (commit 086811e) and spaces/adirik/stylemc-demo; facexlib's "
           "recognition_arcface_ir_se50.pth release asset is the same file.",
 ))
+
+register(WeightSpec(
+    name="clip-vit-b32",
+    urls=("https://openaipublic.azureedge.net/clip/models/"
+          "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",),
+    sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+    size=None,
+    format="openai-clip-torchscript",
+    licence="MIT (openai/CLIP)",
+    description="CLIP ViT-B/32, the paper's text guide: OpenAI's TorchScript archive",
+    filename="ViT-B-32.pt",
+    source="https://github.com/openai/CLIP (clip/clip.py, _MODELS['ViT-B/32'])",
+    notes="OpenAI publishes the file's sha256 as a folder of its URL; the `clip` package checks the "
+          "same digest after its own download.",
+))
+

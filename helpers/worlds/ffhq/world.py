@@ -8,16 +8,34 @@ from . import catalogue  # noqa: F401  (registers the weights fetched below)
 FFHQ_CONFIG = dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)
 
 
-def load_clip(device):
-    """CLIP ViT-B/32 through the `clip` package (it downloads and checks the file itself)."""
+def load_clip(device, path=None):
+    """CLIP ViT-B/32 from OpenAI's TorchScript file (fetched and hash-checked, or ``path``),
+    rebuilt as the `clip` package's model class, float32 on a CPU (as ``clip.load``).
+
+    Only ``clip/model.py`` is used: ``import clip`` needs torchvision (for a preprocessing this book
+    does not use) and ``pkg_resources``, which setuptools ≥ 81 no longer ships.
+    """
+    import torch
+    from ...guidance import clip_module, with_fast_patch_embedding
+    if path is None:
+        from ...weights import fetch
+        path = fetch("clip-vit-b32")
+    import warnings
     try:
-        import clip
-    except ImportError as err:
-        raise ImportError("the ffhq world's text model is CLIP ViT-B/32 from the `clip` package, whose "
-                          "clip.load needs torchvision: pip install torchvision, and pip install --no-deps "
-                          "clip-anytorch ftfy regex (`pip install clip` is an unrelated tool)") from err
-    from ...guidance import with_fast_patch_embedding
-    model, _ = clip.load("ViT-B/32", device=device, jit=False)
+        with warnings.catch_warnings():     # torch ≥ 2.9 calls TorchScript deprecated: not ours to act on
+            warnings.simplefilter("ignore", DeprecationWarning)
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"{path} is not a TorchScript CLIP archive ({str(error).splitlines()[0]}); "
+                         "delete it and load the world again to fetch a fresh copy") from None
+    try:
+        model = clip_module("model").build_model(state)
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise ValueError(f"{path} does not hold a CLIP model's weights ({type(error).__name__}: "
+                         f"{error}); expected OpenAI's ViT-B-32.pt") from None
+    model = model.to(device)
+    if torch.device(device).type == "cpu":
+        model = model.float()
     return with_fast_patch_embedding(model.eval().requires_grad_(False))
 
 
