@@ -328,7 +328,9 @@ def test_paper_models_are_registered_with_hub_mirrors_first():
         assert s.urls and all(u.startswith("https://") for u in s.urls)
         if s.sha256 is not None:
             assert s.size and s.urls[0].startswith("https://huggingface.co/")
-    assert "clip" not in " ".join(weights.names()).lower()
+    # CLIP too, since clip.load (its own download) needs pkg_resources: OpenAI's digest, one URL
+    clip = weights.get_spec("clip-vit-b32")
+    assert clip.urls[0].startswith("https://openaipublic.azureedge.net/") and clip.sha256 in clip.urls[0]
 
 
 def test_info_reports_cache_state(tmp_path):
