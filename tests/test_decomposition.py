@@ -56,6 +56,8 @@ def test_rpca_reaches_the_optimum_on_anchor_shaped_matrices(num_ws, d):
     # the released code's early stop is far from it: the comparison chapter 5 shows
     _, _, early = dec.robust_pca(D, faithful=True)
     assert abs(early.objective - ref.objective) / ref.objective > 1e-4
+    optimum_at_least = ref.feasible_objective / (1 + ref.gap)           # weak duality
+    assert min(early.feasible_objective, info.feasible_objective) >= optimum_at_least * (1 - 1e-12)
 
 
 def test_a_batch_of_matrices_gets_what_each_gets_alone():
