@@ -93,9 +93,10 @@ def robust_pca(D, lam: float | None = None, tol: float = 1e-6, max_iter: int = 1
     longer move: feasible, not optimal.) At ``tol`` = 1e-6 the objective ‖L‖_* + λ‖S‖_1 is within
     1e-6 of the optimum (1e-7 measured) and L within 1e-4 on anchor-shaped matrices (tests;
     the cap, the relaxation and the count of iterations: bench/RESULTS.md). ``faithful=True``
-    runs the released code instead: fixed μ = m·n / (4·ΣD²) and the absolute number 1e-7·ΣD² compared to the relative
-    residual, which stops after a few iterations. λ defaults to 1/√max(m, n). A matrix of zeros
-    returns L = S = 0, converged. Works in float64; returns D's dtype.
+    runs the released code instead: fixed μ = m·n / (4·ΣD²) and the absolute number 1e-7·ΣD²
+    compared to the relative residual, which stops after a few iterations. λ defaults to
+    1/√max(m, n). A matrix of zeros returns L = S = 0, converged. Works in float64; returns D's
+    dtype.
     """
     D0 = torch.as_tensor(D)
     single = D0.dim() != 3
@@ -104,8 +105,8 @@ def robust_pca(D, lam: float | None = None, tol: float = 1e-6, max_iter: int = 1
     lam = 1 / math.sqrt(max(m, n)) if lam is None else float(lam)
     norm = torch.linalg.norm(D, dim=(1, 2))
     L, S = torch.zeros_like(D), torch.zeros_like(D)
-    infos = [RPCAInfo(0, True, lam, 0.0, objective=0.0, feasible_objective=0.0, gap=0.0) if float(v) == 0 else None
-             for v in norm]
+    zero = dict(objective=0.0, feasible_objective=0.0, gap=0.0)
+    infos = [RPCAInfo(0, True, lam, 0.0, **zero) if float(v) == 0 else None for v in norm]
     todo = [i for i, info in enumerate(infos) if info is None]
     if todo:
         _solve(D, norm, L, S, infos, todo, lam, tol, max_iter, faithful)
@@ -156,14 +157,16 @@ def _solve(D, norm, L, S, infos, todo, lam, tol, max_iter, faithful):
             i = live[k]
             L[i], S[i] = Ld[k], Sd[k]
             columns = [list(c) for c in zip(*history.pop(i))]
-            objective = float(torch.linalg.svdvals(Ld[k]).sum() + lam * Sd[k].abs().sum())
+            nuclear = float(torch.linalg.svdvals(Ld[k]).sum())
+            objective = nuclear + lam * float(Sd[k].abs().sum())
+            upper = nuclear + lam * float((Dd[k] - Ld[k]).abs().sum())    # the feasible pair
             Yk = U[k] * mu[k]     # the multiplier
             scale = max(float(torch.linalg.matrix_norm(Yk, ord=2)), float(Yk.abs().max()) / lam, 1.0)
             lower = float((Yk * Dd[k]).sum()) / scale
-            upper = float(torch.linalg.svdvals(Ld[k]).sum() + lam * (Dd[k] - Ld[k]).abs().sum())
             infos[i] = RPCAInfo(it, bool(done[k]), lam, float(mu0[k]), *columns[:2],
                                 [int(r) for r in columns[2]], columns[3], objective=objective,
-                                feasible_objective=upper, gap=(upper - lower) / lower if lower > 0 else math.inf)
+                                feasible_objective=upper,
+                                gap=(upper - lower) / lower if lower > 0 else math.inf)
         stay = ~leaving
         if not stay.any():
             break
