@@ -95,29 +95,75 @@ def optimise_prompts(world, starts: torch.Tensor, prompts: list[str], steps: int
     """
     if len(prompts) != len(starts):
         raise ValueError(f"{len(prompts)} prompts for {len(starts)} start codes")
-    g = world.generator
-    w0 = starts.detach().to(world.device)
     unique = sorted(set(prompts))            # the targets never change: encode each prompt once
     texts = world.encode_text(unique)[[unique.index(p) for p in prompts]]
+    return optimise_guided(world, starts, lambda images, rows: world.clip_loss(images, texts[rows]),
+                           steps, lr, l2_lambda, id_lambda, progress, desc="text anchors")
+
+
+def optimise_guided(world, starts: torch.Tensor, guide, steps: int = 40, lr: float = 0.1,
+                    l2_lambda: float = 0.008, id_lambda: float = 0.005, progress: bool = True,
+                    desc: str = "anchors") -> torch.Tensor:
+    """The StyleCLIP optimiser with any guide: ``guide(images, rows)`` → one loss per image, where
+    ``rows`` index ``starts`` (CLIP's loss for the text anchors; the guide meter's error for the
+    oracle anchors). The same schedule, regularisers and batching as :func:`optimise_prompts`."""
+    g = world.generator
+    w0 = starts.detach().to(world.device)
     with torch.no_grad():
         reference = g.synthesis(w0)
         if id_lambda:
             reference = world.identity_embedding(reference)
+
     def loss_of(codes, rows):               # per code: the losses of different codes never mix
         images = g.synthesis(codes)
-        loss = world.clip_loss(images, texts[rows]) + l2_lambda * (codes - w0[rows]).pow(2).sum([1, 2])
+        loss = guide(images, rows) + l2_lambda * (codes - w0[rows]).pow(2).sum([1, 2])
         if id_lambda:
             loss = loss + id_lambda * world.identity_loss(images, reference[rows])
         return loss
 
     ws = w0.clone().requires_grad_(True)
     opt = torch.optim.Adam([ws], lr=lr)
-    for step in bar(range(steps), desc="text anchors", enabled=progress):
+    for step in bar(range(steps), desc=desc, enabled=progress):
         for group in opt.param_groups:
             group["lr"] = styleclip_lr(step / steps, lr)
         ws.grad = batch_gradient(loss_of, ws)
         opt.step()
     return ws.detach()
+
+
+def oracle_anchors(world, starts: torch.Tensor, micromotion: str, degrees=None, steps: int = 40,
+                   lr: float = 0.1, l2_lambda: float = 0.008, id_lambda: float = 0.005,
+                   use_cache: bool = True, progress: bool = True) -> torch.Tensor:
+    """Anchors made by the text anchors' optimiser with a perfect guide in CLIP's place: the guide
+    meter's reading of ``micromotion`` pulled to each degree's value (``|f − target|`` per code; the
+    head turn's degree counts rightward from frontal). The upper bound of what text anchors can
+    be; the judge, which never guides, scores both. Same shape and rows as :func:`text_anchors`."""
+    from .vocabulary import PERCENTAGES, degree_value
+    from .worlds.synthfaces.captions import factor_value
+    from .worlds.synthfaces.renderer import factor_index
+    if world.meter is None:
+        raise ValueError(f"the {world.name!r} world has no factor meter to guide oracle anchors")
+    degrees = PERCENTAGES if degrees is None else tuple(degrees)
+    targets = torch.tensor([float(factor_value(micromotion, degree_value(d))) for d in degrees])
+    if starts.dim() == 2:
+        starts = starts[None]
+    n, k = len(starts), len(degrees)
+    key = cache_key(kind="oracle", world=world.info.get("weights_sha256", world.name), starts=starts.cpu(),
+                    motion=micromotion, targets=targets, steps=steps, lr=lr, l2=l2_lambda, id=id_lambda,
+                    guide=world.info.get("meter_sha256"))
+    j = factor_index(micromotion)
+    goal = targets.repeat(n).to(world.device)
+
+    def guide(images, rows):
+        return (world.meter(images)[:, j] - goal[rows]).abs()
+
+    def compute():
+        batch_starts = starts.repeat_interleave(k, 0)
+        codes = optimise_guided(world, batch_starts, guide, steps, lr, l2_lambda, id_lambda, progress,
+                                desc="oracle anchors")
+        return {"anchors": torch.cat([starts.cpu()[:, None], codes.cpu().reshape(n, k, *starts.shape[1:])], 1)}
+
+    return cached("oracle", key, compute, use_cache)["anchors"]
 
 
 def text_anchors(world, starts: torch.Tensor, template: str, degrees=None, steps: int = 40,

@@ -47,7 +47,8 @@ def attribute_scores(world, codes: torch.Tensor, micromotions, batch: int = 16) 
         with torch.no_grad():
             images = world.synthesize(codes[i:i + batch], batch=batch)
             if world.meter is not None:
-                scores.append(world.measure(images)[:, [factor_index(m) for m in names]])
+                # labels for training are the guide's reading: the judge only scores
+                scores.append(world.measure(images, by="meter")[:, [factor_index(m) for m in names]])
             else:
                 images = images.to(world.device)
                 scores.append(torch.stack([(world.clip_loss(images, none[None]) - world.clip_loss(images, full[None])).cpu()

@@ -1,10 +1,14 @@
-"""Ground-truth measurements in the synthfaces world, read by the factor meter.
+"""Ground-truth measurements in the synthfaces world, read by the judge (``World.measure``).
 
-The paper shows pictures; with known factors we can put a number on each claim.
+The paper shows pictures; with known factors we can put a number on each claim. Every score is
+read by the judge, the meter that no optimisation ever sees, under one protocol (:data:`PROTOCOL`):
+directions scaled to equal effect, one α grid, one meaning of "monotonic", identity drift as a
+fraction of the identity factors' range.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -40,9 +44,10 @@ class DirectionScore:
 
     ``slope``: mean change of the target factor per unit α; ``monotonic``: fraction of targets whose
     factor never drops by more than ``tolerance`` between consecutive α *and* rises by more than
-    ``min_change`` over the range (standing still is not a motion); ``identity_drift`` and
-    ``other_motion_drift``: mean |Δ| of identity / other micromotion factors between the ends of the
-    α range; ``curves``: the target factor [n, len(alphas)].
+    ``min_change`` over the range (standing still is not a motion); ``identity_drift``: mean |Δ| of
+    the identity factors between the ends of the α range, each as a fraction of its range over renders
+    (:func:`identity_ranges`); ``other_motion_drift``: mean |Δ| of the other micromotion factors;
+    ``curves``: the target factor [n, len(alphas)].
     """
 
     factor: str
@@ -51,6 +56,9 @@ class DirectionScore:
     identity_drift: float
     other_motion_drift: float
     curves: torch.Tensor
+    scale: float = float("nan")       # the direction's norm as scored (set by :func:`judged_score`)
+    effect: float = float("nan")      # its median change of the factor on the probe set at α = 1
+    n: int = 0                        # number of targets
 
     def as_pair(self) -> tuple[float, float]:
         """(monotonic fraction, slope): the two numbers the ablation plots compare."""
@@ -75,16 +83,107 @@ def score_direction(world, targets: torch.Tensor, direction: torch.Tensor, facto
     ends = (f[:, -1] - f[:, 0]).abs()
     ident = [factor_index(k) for k in IDENTITY_FACTORS]
     others = [factor_index(k) for k in MICROMOTION_FACTORS if k != factor]
-    return DirectionScore(factor, slope, monotonic, float(ends[:, ident].mean()),
-                          float(ends[:, others].mean()), curves)
+    drift = float((ends[:, ident] / identity_ranges(world)).mean())
+    return DirectionScore(factor, slope, monotonic, drift, float(ends[:, others].mean()), curves, n=n)
+
+
+_RANGES = weakref.WeakKeyDictionary()
+
+
+def identity_ranges(world, n: int = 512, seed: int = 515) -> torch.Tensor:
+    """Each identity factor's range over renders [len(IDENTITY_FACTORS)]: the 1st to 99th percentile
+    of what the scoring meter reads off ``n`` renders of random people (computed once per meter)."""
+    from .worlds.synthfaces import renderer
+    meter = world.judge if getattr(world, "judge", None) is not None else world.meter
+    if meter not in _RANGES:
+        f = world.measure(renderer.render(renderer.sample_factors(n, seed=seed), size=world.resolution,
+                                          seeds=seed))[:, [factor_index(k) for k in IDENTITY_FACTORS]]
+        _RANGES[meter] = (torch.quantile(f, 0.99, 0) - torch.quantile(f, 0.01, 0)).clamp_min(1e-3)
+    return _RANGES[meter]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The one way the book scores an edit direction.
+
+    Directions have arbitrary lengths, and "monotonic" depends on how far one goes, so a direction
+    is first scaled to **equal effect**: its unit vector times the scale at which the *median* change
+    of the target factor over a fixed probe set (``probe_size`` codes from ``RandomState(probe_seed)``
+    at the world's ψ; never the targets) reaches ``effect`` (:func:`matched_direction`, trying
+    ``scales``). Then α runs over ``alphas`` on each target; a target moves **monotonically** when
+    its factor never drops by more than ``tolerance`` between consecutive α and rises by more than
+    ``min_rise`` from the first α to the last. Identity drift is a fraction of the identity factors'
+    range over renders. Everything is read by the judge.
+    """
+
+    effect: float = 0.3
+    alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)
+    tolerance: float = 0.02
+    min_rise: float = 0.05
+    probe_size: int = 16
+    probe_seed: int = 90210
+    scales: tuple = (0.5, 1, 2, 4, 8, 16)
+
+    def describe(self) -> str:
+        """One line for a table's caption or a results row's ``protocol``."""
+        return (f"equal effect {self.effect:g} (median Δ on {self.probe_size} probe codes), "
+                f"α ∈ {{{', '.join(f'{a:g}' for a in self.alphas)}}}, monotonic: no drop > "
+                f"{self.tolerance:g}, rise > {self.min_rise:g}; judged")
+
+
+PROTOCOL = Protocol()
+
+
+def probe_codes(world, protocol: Protocol = PROTOCOL) -> torch.Tensor:
+    """The protocol's probe set: codes on which a direction's scale is set, never scored."""
+    return world.sample_wplus(protocol.probe_size, seed=protocol.probe_seed, truncation=world.truncation)
+
+
+_MATCHED = weakref.WeakKeyDictionary()
+
+
+def at_equal_effect(world, direction: torch.Tensor, factor: str, protocol: Protocol = PROTOCOL,
+                    probe: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+    """``direction`` scaled to the protocol's effect on its probe set (:func:`matched_direction`)
+    → (the scaled direction, the median effect it reaches). Remembered per world by content, so a
+    direction scored on several target sets is scaled once."""
+    from .anchors import cache_key
+    key = cache_key(direction=direction.cpu(), factor=factor, protocol=repr(protocol),
+                    probe=probe.cpu() if probe is not None else None)
+    memo = _MATCHED.setdefault(world, {})
+    if key not in memo:
+        probe = probe_codes(world, protocol) if probe is None else probe
+        memo[key] = matched_direction(world, probe, direction, factor, protocol.effect, protocol.scales)
+    return memo[key]
+
+
+def judged_score(world, targets: torch.Tensor, direction: torch.Tensor, factor: str,
+                 protocol: Protocol = PROTOCOL, probe: torch.Tensor | None = None) -> DirectionScore:
+    """:func:`score_direction` under :data:`PROTOCOL`: ``direction`` scaled to equal effect on the
+    probe set, then scored on ``targets`` over the protocol's α grid (its ``scale`` and ``effect``
+    say where it was scored; a direction that never reaches the effect is scored at its largest)."""
+    matched, reached = at_equal_effect(world, direction, factor, protocol, probe)
+    return replace(score_matched(world, targets, matched, factor, protocol), effect=reached)
+
+
+def score_matched(world, targets: torch.Tensor, matched: torch.Tensor, factor: str,
+                  protocol: Protocol = PROTOCOL) -> DirectionScore:
+    """:func:`score_direction` of a direction already at its scoring length (from
+    :func:`at_equal_effect`, or a control kept at another's length) over the protocol's α grid."""
+    score = score_direction(world, targets, matched, factor, protocol.alphas, protocol.tolerance,
+                            protocol.min_rise)
+    return replace(score, scale=float(matched.norm()))
 
 
 def layer_group_scores(world, targets: torch.Tensor, direction: torch.Tensor, factor: str,
-                       alphas=(0.0, 0.25, 0.5, 0.75, 1.0)) -> dict[str, DirectionScore]:
-    """:func:`score_direction` of the whole W+ direction ("all") and of its part on each layer group
-    (coarse, middle, fine; the rest set to zero), at the same α: which layers carry the motion, and
-    whether the parts add up to the whole (they do where the generator is linear enough there)."""
-    return {name: score_direction(world, targets, restrict_to_layers(direction, layers), factor, alphas)
+                       protocol: "Protocol | None" = None) -> dict[str, DirectionScore]:
+    """The whole W+ direction ("all"), scaled to the protocol's equal effect, and its part on each
+    layer group (coarse, middle, fine; the rest set to zero) at that same length, each scored over
+    the protocol's α grid: which layers carry the motion, and whether the parts add up to the whole
+    (they do where the generator is linear enough there)."""
+    protocol = PROTOCOL if protocol is None else protocol
+    matched, _ = at_equal_effect(world, direction, factor, protocol)
+    return {name: score_matched(world, targets, restrict_to_layers(matched, layers), factor, protocol)
             for name, layers in layer_choices(world.num_ws, world.resolution).items()}
 
 
@@ -160,6 +259,35 @@ def outlier_study(anchors: torch.Tensor, outlier_rows, rank: int = 4, fraction: 
     return out
 
 
+#: The outlier cases of :func:`outlier_transfer`: (corrupted rows, fraction of their coordinates).
+OUTLIER_CASES = {"rows 4, 8 (5 % of coordinates)": ([4, 8], 0.05),
+                 "the rule's own rows 0, 10 (5 %)": ([0, 10], 0.05),
+                 "whole rows 4, 8": ([4, 8], 1.0)}
+
+
+def outlier_transfer(world, anchors: torch.Tensor, factor: str, targets: torch.Tensor, rank: int = 4,
+                     cases=None, scale: float = 5.0, seed: int = 0, mode: str = "per_layer") -> dict:
+    """What corrupted anchors do to the *transfer*, judged: for PCA and robust PCA, the clean
+    direction's monotonic fraction under :data:`PROTOCOL`, and for each case of ``cases`` (default
+    :data:`OUTLIER_CASES`: a few coordinates of two rows, the rows the released rule reads its
+    direction off, two whole rows) the corrupted direction's cosine with the clean one and its
+    monotonic fraction at the clean direction's length. → ``{method: {"clean": monotonic,
+    case: {"cosine", "monotonic"}}}``."""
+    from .decomposition import decompose_anchors, edit_direction, inject_outliers
+    cases = OUTLIER_CASES if cases is None else cases
+    out = {}
+    for method in ("pca", "rpca"):
+        clean = edit_direction(decompose_anchors(anchors, method, mode, rank)[0])
+        base = judged_score(world, targets, clean, factor)
+        out[method] = {"clean": base.monotonic}
+        for name, (rows, fraction) in cases.items():
+            dirty = inject_outliers(anchors, rows, fraction=fraction, scale=scale, seed=seed)
+            d = edit_direction(decompose_anchors(dirty, method, mode, rank)[0])
+            s = score_matched(world, targets, d / d.norm().clamp_min(1e-12) * base.scale, factor)
+            out[method][name] = {"cosine": cosine(d, clean), "monotonic": s.monotonic}
+    return out
+
+
 @dataclass
 class RoundingSensitivity:
     """How much a text-made result moves when the start code moves by float rounding.
@@ -187,21 +315,23 @@ def rounding_sensitivity(world, anchors: torch.Tensor, template: str, factor: st
                          rule: str = "principal", steps: int = 40) -> RoundingSensitivity:
     """Remake one identity's text anchors [rows, num_ws, d] from start codes nudged by ``scale``
     (far below any meaningful change; about what another device's rounding does over 40 Adam steps)
-    and score every resulting direction on ``targets``: the spread is the result's own noise."""
+    and score every resulting direction on ``targets`` (the un-nudged one under :data:`PROTOCOL`,
+    the nudged ones at its length): the spread is the result's own noise."""
     from .anchors import text_anchors
     from .decomposition import direction_from_anchors
     start = anchors[0]
     noise = torch.from_numpy(np.random.RandomState(seed).randn(repeats, *start.shape).astype(np.float32))
     remade = text_anchors(world, start[None] + scale * noise, template, steps=steps, progress=False)
     base_dir = direction_from_anchors(anchors, rank=rank, rule=rule)
+    base = judged_score(world, targets, base_dir, factor)
     moved = float((anchors[1:] - start).norm())
     scores, cosines, gaps = [], [], []
-    for a in remade:
+    for a in remade:       # each at the length the protocol gave the un-nudged direction
         d = direction_from_anchors(a, rank=rank, rule=rule)
-        scores.append(score_direction(world, targets, d, factor))
+        scores.append(score_matched(world, targets, d / d.norm() * base.scale, factor))
         cosines.append(cosine(d, base_dir))
         gaps.append(float((a[1:] - anchors[1:]).norm()) / max(moved, 1e-12))
-    return RoundingSensitivity(factor, score_direction(world, targets, base_dir, factor), scores, cosines, gaps)
+    return RoundingSensitivity(factor, base, scores, cosines, gaps)
 
 
 def random_pair_direction(anchors: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -224,21 +354,23 @@ def reconstruction_errors(world, images: torch.Tensor, codes: torch.Tensor) -> d
 
 
 def effect_curve(world, probe: torch.Tensor, direction: torch.Tensor, factor: str, scales) -> np.ndarray:
-    """Mean change of ``factor`` over ``probe`` codes when ``s · direction`` is added, for each s."""
+    """Median change of ``factor`` over ``probe`` codes when ``s · direction`` is added, for each s
+    (the median: one target that saturates or breaks does not set the scale of all)."""
     from .transfer import render_edit
     frames = render_edit(world, probe, direction, [0.0, *scales], batch=16, progress=False)
     n, t = frames.shape[:2]
     f = world.measure(frames.reshape(n * t, *frames.shape[2:])).reshape(n, t, -1)[:, :, factor_index(factor)]
-    return (f[:, 1:] - f[:, :1]).mean(0).numpy()
+    return (f[:, 1:] - f[:, :1]).median(0).values.numpy()
 
 
 def matched_direction(world, probe: torch.Tensor, direction: torch.Tensor, factor: str,
                       effect: float = 0.3, scales=(0.5, 1, 2, 4, 8, 16)) -> tuple[torch.Tensor, float]:
-    """``direction`` rescaled so that it changes ``factor`` by ``effect`` on average over ``probe``.
+    """``direction`` rescaled so that it changes ``factor`` by ``effect`` (the median) over ``probe``.
 
     Directions from different methods have arbitrary lengths; compared at equal effect, their side
-    effects and reliability can be set side by side. The unit-norm direction is tried at ``scales``
-    and the scale interpolated where the effect is crossed; a direction that never reaches ``effect``
+    effects and reliability can be set side by side. The unit-norm direction is tried at ``scales``,
+    and inside the first bracket that crosses the effect the scale is interpolated, measured and the
+    bracket narrowed (twice at most, until within 0.01); a direction that never reaches ``effect``
     is returned at the scale of its largest effect. Returns (the direction, the effect it reaches).
     """
     unit = direction / direction.norm()
@@ -248,9 +380,15 @@ def matched_direction(world, probe: torch.Tensor, direction: torch.Tensor, facto
         best = int(np.argmax(change))
         return unit * scales[best], float(change[best])
     i = int(above[0])
-    if i == 0:
-        s = scales[0] * effect / max(float(change[0]), 1e-6)
-    else:
-        lo, hi = change[i - 1], change[i]
-        s = scales[i - 1] + (effect - lo) / (hi - lo) * (scales[i] - scales[i - 1])
-    return unit * s, float(effect_curve(world, probe, unit, factor, [s])[0])
+    points = [(0.0, 0.0) if i == 0 else (scales[i - 1], float(change[i - 1])), (scales[i], float(change[i]))]
+    best = points[1]
+    for _ in range(2):           # interpolate inside the bracket, measure, narrow it: twice
+        (s0, c0), (s1, c1) = points
+        s = s0 + (effect - c0) / max(c1 - c0, 1e-6) * (s1 - s0)
+        c = float(effect_curve(world, probe, unit, factor, [s])[0])
+        if abs(c - effect) < abs(best[1] - effect):
+            best = (s, c)
+        if abs(c - effect) < 0.01:
+            break
+        points = [(s, c), points[1]] if c < effect else [points[0], (s, c)]
+    return unit * best[0], best[1]

@@ -96,7 +96,25 @@ def record(name: str, value: float, low: float, high: float, n: int, chapter: st
                      mode="w")
     finally:
         os.close(held)
+    glue(name, entry)
     return entry
+
+
+def glue(name: str, entry: dict) -> None:
+    """Hand a result to the chapter's prose: in a notebook kernel with myst-nb installed (the
+    book's build), ``{glue:text}`name:.1%``` shows its value and ``name.low``, ``name.high``,
+    ``name.n`` its interval and sample size, as computed in this run. Elsewhere (Colab, tests) a
+    no-op: the numbers are printed by the chapter anyway."""
+    try:
+        from IPython import get_ipython
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
+        return
+    myst_glue(name, entry["value"], display=False)
+    for field in ("low", "high", "n"):
+        myst_glue(f"{name}.{field}", entry[field], display=False)
 
 
 def record_fraction(name: str, successes: int, n: int, **context) -> dict:

@@ -15,6 +15,10 @@ TEMPLATES = {
     "age": "{} old person with gray hair",
     "yaw": "A person with the head {} turned to the right",
 }
+#: Templates for things the synthfaces world has no factor for (no renderer draws glasses or
+#: freckles, no caption names them): text anchors made with them move the codes only as far as an
+#: uninformed guide does, the irrelevant-prompt null of the low-rank test (chapter 6).
+IRRELEVANT_TEMPLATES = {"glasses": "A person wearing {} glasses", "freckles": "A person with {} freckles"}
 #: The released code's degrees: "no", then 10 % … 100 % (11 prompts).
 PERCENTAGES = ("no",) + tuple(f"{p}%" for p in range(10, 101, 10))
 #: The paper's adjective set, with the strength range each one stands for.

@@ -74,9 +74,10 @@ def test_sefa_axes_are_orthonormal_and_sorted(world):
     assert (a @ (rand / rand.norm(dim=1, keepdim=True)).T).norm(dim=0).max() <= gains[0] + 1e-4
 
 
-def test_attribute_scores_are_the_meter_readings(world):
+def test_attribute_scores_are_the_guide_meter_readings(world):
+    """InterFaceGAN's labels and the axis picks come from the guide: the judge only scores."""
     codes = world.sample_wplus(4, seed=3)
-    f = world.measure(world.synthesize(codes))
+    f = world.measure(world.synthesize(codes), by="meter")
     both = baselines.attribute_scores(world, codes, ["smile", "age"])
     assert torch.allclose(both, f[:, [factor_index("smile"), factor_index("age")]], atol=1e-5)
     assert torch.allclose(baselines.attribute_scores(world, codes, "age"), both[:, 1])

@@ -145,3 +145,31 @@ def test_training_resumes_and_records_how(tmp_path, capsys):
     assert second["made_by"].startswith(first["made_by"]) and second["made_by"].endswith("--resume")
     assert any(not torch.equal(first["model"][k], second["model"][k]) for k in first["model"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.pt"]   # no resume copy left behind
+
+
+def test_gan_share_mixes_generator_images_captioned_by_the_guide():
+    import warnings
+    from helpers import worlds
+    from helpers.directions import builtin_direction
+    from helpers.worlds.synthfaces import encoder as encoder_module
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", encoder_module.GeneratorChangedWarning)
+        world = worlds.load("synthfaces", device="cpu")
+    directions = {m: builtin_direction(world, m, progress=False)[0] for m in vocabulary.TEMPLATES}
+    images, texts, strengths, motion, degree = train_text_model.mixed_batch(0, 12, 1, world,
+                                                                            directions, 0.5)
+    assert images.shape == (12, 3, 64, 64) and len(texts) == len(strengths) == len(degree) == 12
+    renders, *_ = train_text_model.training_batch(0, 6, seed=1)
+    assert torch.equal(images[:6], renders)                      # the first half: the renders
+    gan, f, motions = train_text_model.gan_batch(world, directions, 6, np.random.RandomState(
+        (1 * 5_000_011 + 0) % (2 ** 31)))
+    assert torch.equal(images[6:], gan)                          # the rest: the GAN's, re-made alike
+    assert torch.equal(f, world.measure(gan, by="meter"))        # read by the guide, not the judge
+    got = strengths[np.arange(12), motion]
+    assert np.all(np.abs(got - degree) <= 0.2 + 1e-6)            # captions fit the guide's reading
+
+
+def test_gan_share_flag_is_checked(capsys, tmp_path):
+    assert train_text_model.main(["--gan-share", "1.5", "--out", str(tmp_path / "c.pt")]) == 2
+    assert "--gan-share takes a fraction" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

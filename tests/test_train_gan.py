@@ -58,10 +58,13 @@ def test_quality_probe_separates_the_generator_from_the_renders():
     only equal sizes compare."""
     probe = train_gan.QualityProbe(n=150)
     g = load_generator(train_gan.DATA / "synthfaces_g.pt")
-    fd = probe(g)
+    fds = probe(g)
+    assert set(fds) == {"fd", "fd_judge"}          # the guide's features and the judge's
     others = renderer.render(renderer.sample_factors(150, seed=77), seeds=77)
-    floor = probe.quality.frechet_distance(probe.quality.features(probe.meter, others), probe.reference)
-    assert np.isfinite(fd) and fd > floor > 0
+    for key, fd in fds.items():
+        floor = probe.quality.frechet_distance(probe.quality.features(probe.meters[key], others),
+                                               probe.reference[key])
+        assert np.isfinite(fd) and fd > floor > 0
 
 
 def test_wider_run_keeps_its_width_when_resumed(tmp_path):

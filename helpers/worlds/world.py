@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 LAZY_MODELS = ("encoder", "text_model", "identity_model")
+OWN_MODELS = ("meter", "judge", "renderer")
 
 
 class World:
@@ -15,7 +16,8 @@ class World:
 
     ``generator``: :class:`helpers.stylegan2.Generator` (eval, frozen), carrying its truncation
     centre ``generator.latent_avg`` [style_dim] (also :attr:`latent_avg`); ``truncation``: the default ψ of the paper's start codes (0.7). ``meter``: the
-    synthfaces factor meter (None in ffhq). ``renderer``: a module that draws the world's people
+    synthfaces factor meter that takes part in optimisations (the guide; None in ffhq). ``judge``: a
+    second meter trained apart that only scores (:meth:`measure`). ``renderer``: a module that draws the world's people
     from known factors (``sample_factors``, ``render``, ``sweep``; synthfaces' procedural
     renderer), so that chapters can make ground-truth images and clips; None in ffhq. ``encoder``, ``text_model``, ``identity_model``: given,
     or built on first access by ``loaders[name]()`` (a download, for ffhq); None where the world
@@ -27,10 +29,11 @@ class World:
     def __init__(self, name: str, generator, device, truncation: float = 0.7, meter=None,
                  text_model=None, info: dict | None = None, *, encoder=None, identity_model=None,
                  loaders: dict[str, Callable[[], Any]] | None = None, reconstruction_bound=None,
-                 renderer=None):
+                 renderer=None, judge=None):
         self.name, self.generator, self.device = name, generator, device
         self.reconstruction_bound, self.renderer = reconstruction_bound, renderer
         self.truncation, self.meter, self.info = truncation, meter, dict(info or {})
+        self.judge = judge
         self._models = {"encoder": encoder, "text_model": text_model, "identity_model": identity_model}
         self._loaders = dict(loaders or {})
         unknown = set(self._loaders) - set(LAZY_MODELS)
@@ -46,12 +49,12 @@ class World:
 
     def has(self, model: str) -> bool:
         """Whether the world has ``model`` ('encoder', 'text_model', 'identity_model', 'meter',
-        'renderer'), loaded or loadable, without loading it: what notebooks ask before a cell that
-        needs it, instead of asking for the world's name."""
-        if model in ("meter", "renderer"):
+        'judge', 'renderer'), loaded or loadable, without loading it: what notebooks ask before a
+        cell that needs it, instead of asking for the world's name."""
+        if model in OWN_MODELS:
             return getattr(self, model) is not None
         if model not in LAZY_MODELS:
-            raise ValueError(f"unknown model {model!r}; models: meter, renderer, {', '.join(LAZY_MODELS)}")
+            raise ValueError(f"unknown model {model!r}; models: {', '.join(OWN_MODELS + LAZY_MODELS)}")
         return self._models[model] is not None or model in self._loaders
 
     @property
@@ -110,8 +113,8 @@ class World:
 
     def __repr__(self) -> str:
         parts = [f"{self.resolution} px", f"W+ {self.num_ws} × {self.style_dim}", f"device {self.device}"]
-        for model in ("encoder", "text_model", "identity_model", "meter", "renderer"):
-            own = model in ("meter", "renderer")
+        for model in LAZY_MODELS + OWN_MODELS:
+            own = model in OWN_MODELS
             state = "yes" if (getattr(self, model) if own else self._models[model]) is not None else (
                 "on first use" if model in self._loaders else "no")
             parts.append(f"{model}: {state}")
@@ -196,12 +199,16 @@ class World:
         kw.setdefault("feature_fn", self.meter.features if self.meter is not None else None)
         return invert(self, x, init=init, steps=refine_steps, **kw).codes
 
-    def measure(self, images):
-        """Factors read off images by the factor meter (synthfaces only)."""
+    def measure(self, images, by: str = "judge"):
+        """Factors [n, len(FACTORS)] read off images (synthfaces only): by the judge, which scores
+        everything the book reports, or ``by="meter"``, the guide that optimisations use (reading
+        what a guide sees). A world without a separate judge scores with its meter."""
+        if by not in ("judge", "meter"):
+            raise ValueError(f"by must be 'judge' or 'meter', got {by!r}")
         if self.meter is None:
             raise ValueError(f"the {self.name!r} world has no factor meter: ground-truth factors "
                              "exist only in the synthfaces world")
-        return self.meter.measure(images)
+        return (self.judge if by == "judge" and self.judge is not None else self.meter).measure(images)
 
     def render(self, factors, style: str = "photo", seeds=None):
         """Renderer faces at the generator's resolution (synthfaces only)."""

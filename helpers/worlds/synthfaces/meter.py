@@ -1,10 +1,15 @@
 """The factor meter: a small CNN that reads every factor off a synthfaces image.
 
-Taught in ``notebooks/00_synthfaces.ipynb``. It is the book's ground-truth instrument: it scores
-edits (did the smile grow? did the identity stay?), gives the feature space of the Fréchet
-distance that measures the GAN, and its identity outputs are the identity embedding of this world.
+Taught in ``notebooks/00_synthfaces.ipynb``. The world has two, trained apart, so that what
+scores is never what was optimised against:
 
-Trained by ``python -m helpers.worlds.synthfaces.train_meter`` (writes data/synthfaces_meter.pt).
+* the **guide** (``data/synthfaces_meter.pt``, width 32, seed 0) takes part in optimisations: the
+  inversions' feature loss, the identity loss of text anchors, the oracle guide, InterFaceGAN's labels;
+* the **judge** (``data/synthfaces_judge.pt``, width 24, seed 1: its own initialisation and its own
+  renders) only scores: every factor the book reports, and the feature space of the GAN's Fréchet
+  distance. Their agreement on GAN images is measured (``quality.meter_agreement``).
+
+Trained by ``python -m helpers.worlds.synthfaces.train_meter`` (the guide) and ``… --judge``.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from . import renderer
 from .renderer import FACTORS, IDENTITY_FACTORS, STYLES
 
 METER_PATH = DATA / "synthfaces_meter.pt"
+JUDGE_PATH = DATA / "synthfaces_judge.pt"
+JUDGE = {"width": 24, "seed": 1}   # the judge's own architecture width and training seed
 HELD_OUT_SEED = 424242  # renders for evaluation use seeds no training batch uses
 FOLD_BATCHNORM = True   # in eval mode, fold each BatchNorm into its conv (same map, faster)
 
@@ -112,9 +119,11 @@ def evaluate(meter: FactorMeter, n: int = 256) -> dict[str, dict[str, float]]:
     return out
 
 
-def load_meter(path=None, device="cpu") -> FactorMeter:
-    """The meter in eval mode, frozen; by default the shipped one, hash-checked."""
-    path = verified(METER_PATH.name) if path is None else path
+def load_meter(path=None, device="cpu", judge: bool = False) -> FactorMeter:
+    """A meter in eval mode, frozen; by default the shipped guide (or, with ``judge``, the shipped
+    judge), hash-checked."""
+    if path is None:
+        path = verified((JUDGE_PATH if judge else METER_PATH).name)
     state = torch.load(path, map_location="cpu", weights_only=True)
     meter = FactorMeter(**state.get("config", {}))
     meter.load_state_dict(state["model"])

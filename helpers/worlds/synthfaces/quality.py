@@ -1,13 +1,15 @@
-"""How good is the synthfaces GAN? Fréchet distance in the factor meter's feature space.
+"""How good is the synthfaces GAN? Fréchet distance in the judge's feature space.
 
 Taught in ``notebooks/00_synthfaces.ipynb``. FID uses Inception features trained on ImageNet; our
-world has its own instrument, so the distance is measured in the meter's 256-d features and read
-against two references measured the same way: renders vs renders (the floor) and degraded renders
-(what a bad model scores).
+world has its own instrument, so the distance is measured in the 256-d features of the judge (the
+meter that only scores, never guides) and read against references measured the same way: renders
+vs renders (the floor) and degraded renders (what a bad model scores). How far the judge and the
+guide meter agree on GAN images is :func:`meter_agreement`.
 """
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -61,19 +63,79 @@ def patch_shuffled(images: torch.Tensor, patch: int = 16, seed: int = 0) -> torc
     return p.reshape(n, c, gh, gw, patch, patch).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w)
 
 
+def scoring_meter(world):
+    """The meter whose features score: the world's judge, or its meter where it has no judge."""
+    return world.judge if getattr(world, "judge", None) is not None else world.meter
+
+
+_FEATURES = weakref.WeakKeyDictionary()
+
+
+def _feature_sets(world, n: int, seed: int) -> dict[str, np.ndarray]:
+    """The judge's features of ``n`` renders (reference), ``n`` other renders, their degraded
+    versions and ``n`` GAN samples (ψ = 1); computed once per world, size and seed."""
+    memo = _FEATURES.setdefault(world, {})
+    if (n, seed) not in memo:
+        size, judge = world.resolution, scoring_meter(world)
+        reference = renderer.render(renderer.sample_factors(n, seed=seed + 1), size=size, seeds=seed + 1)
+        other = renderer.render(renderer.sample_factors(n, seed=seed + 2), size=size, seeds=seed + 2)
+        samples = world.synthesize(world.sample_wplus(n, seed, truncation=1.0))
+        memo[(n, seed)] = {"reference": features(judge, reference), "GAN samples (ψ = 1)": features(judge, samples),
+                           "renders (floor)": features(judge, other),
+                           "blurred renders": features(judge, blurred(other)),
+                           "patch-shuffled renders": features(judge, patch_shuffled(other))}
+    return memo[(n, seed)]
+
+
 def gan_quality(world, n: int = 1000, seed: int = 0) -> dict[str, float]:
-    """Fréchet distances (meter features) of GAN samples and references, all against renders."""
-    size = world.resolution
-    reference = renderer.render(renderer.sample_factors(n, seed=seed + 1), size=size, seeds=seed + 1)
-    other = renderer.render(renderer.sample_factors(n, seed=seed + 2), size=size, seeds=seed + 2)
-    samples = world.synthesize(world.sample_wplus(n, seed, truncation=1.0))
-    ref = features(world.meter, reference)
-    return {
-        "GAN samples (ψ = 1)": frechet_distance(features(world.meter, samples), ref),
-        "renders (floor)": frechet_distance(features(world.meter, other), ref),
-        "blurred renders": frechet_distance(features(world.meter, blurred(other)), ref),
-        "patch-shuffled renders": frechet_distance(features(world.meter, patch_shuffled(other)), ref),
-    }
+    """Fréchet distances (the judge's features) of GAN samples and references, against renders."""
+    sets = _feature_sets(world, n, seed)
+    return {k: frechet_distance(v, sets["reference"]) for k, v in sets.items() if k != "reference"}
+
+
+def fd_bootstrap(world, n: int = 1000, seed: int = 0, resamples: int = 40) -> dict[str, tuple]:
+    """The GAN's and the floor's Fréchet distance with 95 % bootstrap intervals:
+    ``{"gan" | "floor": (value, low, high)}``. Both feature sets are resampled (images with
+    replacement) and the distance recomputed. A resample repeats images, which shifts every
+    resampled distance up (fewer distinct images) without changing their spread much, so the
+    interval is that spread centred on the value: ``FD − (median − 2.5th percentile)`` to
+    ``FD + (97.5th percentile − median)``. The features are :func:`gan_quality`'s: this renders
+    nothing new."""
+    sets = _feature_sets(world, n, seed)
+    rng, out = np.random.RandomState(seed), {}
+    for key, name in (("gan", "GAN samples (ψ = 1)"), ("floor", "renders (floor)")):
+        a, ref = sets[name], sets["reference"]
+        boot = [frechet_distance(a[rng.randint(n, size=n)], ref[rng.randint(n, size=n)])
+                for _ in range(resamples)]
+        value = frechet_distance(a, ref)
+        q_low, mid, q_high = np.percentile(boot, [2.5, 50, 97.5])
+        out[key] = (value, float(max(0.0, value - (mid - q_low))), float(value + (q_high - mid)))
+    return out
+
+
+def agreement_r2(reference: torch.Tensor, other: torch.Tensor) -> np.ndarray:
+    """Per column, R² of ``other`` as a reading of ``reference`` [n, k]: 1 − Σ(o − r)² / Σ(r − r̄)²
+    (1: the same numbers; 0: no better than the mean; it also charges offsets and scale errors)."""
+    r, o = reference.double(), other.double()
+    return (1 - ((o - r) ** 2).sum(0) / ((r - r.mean(0)) ** 2).sum(0)).numpy()
+
+
+def meter_agreement(world, n: int = 1000, seed: int = 0, boot: int = 1000) -> dict:
+    """How far the guide meter's readings agree with the judge's on GAN samples (ψ = 1): R² per
+    factor (:func:`agreement_r2`, the judge as reference), their mean over factors, and a 95 %
+    bootstrap interval of that mean over images. Where two meters trained apart agree, a reading
+    is the face's, not one network's quirk; where they do not, GAN images are off the renders'
+    distribution for that factor."""
+    from .renderer import FACTORS
+    images = world.synthesize(world.sample_wplus(n, seed, truncation=1.0))
+    judge, guide = world.measure(images), world.measure(images, by="meter")
+    per = agreement_r2(judge, guide)
+    rng = np.random.RandomState(seed)
+    means = [agreement_r2(judge[idx], guide[idx]).mean()
+             for idx in (torch.from_numpy(rng.randint(n, size=n)) for _ in range(boot))]
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"per_factor": dict(zip(FACTORS, per.tolist())), "mean": float(per.mean()),
+            "low": float(low), "high": float(high), "n": n}
 
 
 def plot_training_history(history: dict):

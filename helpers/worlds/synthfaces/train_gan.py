@@ -162,32 +162,40 @@ def state_path(args) -> Path:
 
 
 class QualityProbe:
-    """The Fréchet distance of the EMA generator's samples to renders, in the meter's feature space
-    (``quality.frechet_distance``), logged at every save; the render features are computed once."""
+    """The Fréchet distance of the EMA generator's samples to renders (``quality.frechet_distance``),
+    logged at every save: ``fd`` in the guide meter's features (every run's curve since the first)
+    and ``fd_judge`` in the judge's (the one the book's goals use), once a judge is shipped. The
+    render features are computed once."""
 
     def __init__(self, n: int = 500, seed: int = 0):
+        from ...shipped import manifest
         from . import meter as meter_lib, quality
         self.quality, self.n, self.seed = quality, n, seed
-        self.meter = meter_lib.load_meter()
+        self.meters = {"fd": meter_lib.load_meter()}
+        if meter_lib.JUDGE_PATH.name in manifest():
+            self.meters["fd_judge"] = meter_lib.load_meter(judge=True)
         f = renderer.sample_factors(n, seed=seed + 1)
-        self.reference = quality.features(self.meter, renderer.render(f, size=GAN_CONFIG["size"], seeds=seed + 1))
+        images = renderer.render(f, size=GAN_CONFIG["size"], seeds=seed + 1)
+        self.reference = {k: quality.features(m, images) for k, m in self.meters.items()}
 
     @torch.no_grad()
-    def __call__(self, g_ema) -> float:
+    def __call__(self, g_ema) -> dict[str, float]:
         dev = next(g_ema.parameters()).device
         z = torch.from_numpy(np.random.RandomState(self.seed).randn(self.n, g_ema.style_dim).astype(np.float32))
         images = torch.cat([g_ema(z[i:i + 100].to(dev), noise_mode="random").clamp(-1, 1).cpu()
                             for i in range(0, self.n, 100)])
-        return self.quality.frechet_distance(self.quality.features(self.meter, images), self.reference)
+        return {k: self.quality.frechet_distance(self.quality.features(m, images), self.reference[k])
+                for k, m in self.meters.items()}
 
 
 def training_history(path=None) -> dict[str, np.ndarray]:
-    """The saved log of a run: ``step``, ``images``, ``d`` and ``g`` losses, ``fd``, ``r1``, ``lr`` (NaN
+    """The saved log of a run: ``step``, ``images``, ``d`` and ``g`` losses, ``fd`` (the guide meter's
+    features), ``fd_judge`` (the judge's), ``r1``, ``lr`` (NaN
     where not logged) and ``renderer`` (the renderer's version; 1 before it was logged), each an
     array over the saves."""
     path = Path(path) if path is not None else DATA / "training" / "gan_state.log.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    out = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in ("step", "d", "g", "fd", "r1", "lr")}
+    out = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in ("step", "d", "g", "fd", "fd_judge", "r1", "lr")}
     out["renderer"] = np.array([r.get("renderer", 1) for r in rows], dtype=float)
     out["images"] = out["step"] * np.array([r.get("batch", 32) for r in rows])
     return out
@@ -279,8 +287,9 @@ def main(argv=None):
                      "d": float(np.mean([r["d"] for r in trainer.log[-args.save_every:]])),
                      "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]]))}
             if probe is not None:
-                entry["fd"] = probe(trainer.g_ema)
-                bar.write(f"step {trainer.step}: Fréchet distance to renders {entry['fd']:.2f}")
+                entry.update(probe(trainer.g_ema))
+                bar.write(f"step {trainer.step}: Fréchet distance to renders " + ", ".join(
+                    f"{k} {v:.2f}" for k, v in entry.items() if k.startswith("fd")))
             with open(log_path, "a") as f:
                 f.write(json.dumps(entry) + "\n")
         if done:

@@ -1,9 +1,15 @@
 """Train the factor meter (``meter.FactorMeter``) on renders of every style with their factors.
 
     python -m helpers.worlds.synthfaces.train_meter --steps 3000     # writes data/synthfaces_meter.pt
+    python -m helpers.worlds.synthfaces.train_meter --judge          # writes data/synthfaces_judge.pt
+
+``--judge`` trains the independent judge: another width and another seed, so another initialisation
+and other training renders (``meter.JUDGE``); the held-out renders of :func:`meter.evaluate` are
+the same for both.
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -12,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from . import renderer, training
-from .meter import METER_PATH, FactorMeter, evaluate
+from .meter import JUDGE, JUDGE_PATH, METER_PATH, FactorMeter, evaluate
 from .renderer import IDENTITY_FACTORS, MICROMOTION_FACTORS, STYLES
 
 STYLE_WEIGHTS = {"photo": 0.4, "painting": 0.2, "cartoon": 0.2, "sculpture": 0.2}
@@ -36,13 +42,19 @@ def training_batch(step: int, batch: int, seed: int = 0):
 
 
 def train(steps: int = 3000, batch: int = 96, lr: float = 2e-3, seed: int = 0, out=METER_PATH,
-          threads: int = 1, resume=None) -> dict:
-    """Train on fresh renders every step (or continue from the meter at ``resume``); evaluate; save."""
+          threads: int = 1, resume=None, width: int = 32, judge: bool = False) -> dict:
+    """Train on fresh renders every step (or continue from the meter at ``resume``); evaluate; save.
+
+    ``judge``: the judge's width and seed (``meter.JUDGE``) instead of ``width`` and ``seed``."""
+    if judge:
+        width, seed = JUDGE["width"], JUDGE["seed"]
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    meter = FactorMeter()
-    if resume is not None:
-        state = torch.load(resume, map_location="cpu", weights_only=True)
+    state = None if resume is None else torch.load(resume, map_location="cpu", weights_only=True)
+    if state is not None:
+        width = state.get("config", {}).get("width", width)      # a resumed meter keeps its width
+    meter = FactorMeter(width)
+    if state is not None:
         meter.load_state_dict(state["model"])
         seed += 1  # new batches, not a replay of the first run
 
@@ -54,10 +66,11 @@ def train(steps: int = 3000, batch: int = 96, lr: float = 2e-3, seed: int = 0, o
                  desc="meter")
     report = evaluate(meter)
     made_by = f"python -m helpers.worlds.synthfaces.train_meter --steps {steps} --batch {batch} --lr {lr}"
+    made_by += " --judge" if judge else ""
     if resume is not None:
         previous = json.loads(state.get("made_by", '"python -m helpers.worlds.synthfaces.meter --steps 2000"'))
         made_by = f"{previous} && {made_by} --resume"
-    training.save(out, {"model": meter.state_dict(), "config": {}, "steps": steps, "batch": batch,
+    training.save(out, {"model": meter.state_dict(), "config": {"width": width}, "steps": steps, "batch": batch,
                         "r2": json.dumps(report), "made_by": json.dumps(made_by)}, made_by)
     return report
 
@@ -71,9 +84,15 @@ def _report(report: dict, seconds: float) -> None:
 
 
 def main(argv=None) -> int:
-    return training.command(argv, prog="train_meter", steps=3000, batch=96, lr=2e-3, out=METER_PATH,
-                            description="Train the synthfaces factor meter on renders of all styles.",
-                            train=train, report=_report, resume_help="continue from the meter at --out",
+    argv = list(sys.argv[1:] if argv is None else argv)
+    judge = "--judge" in argv          # the judge: its own width and seed, its own file
+    argv = [a for a in argv if a != "--judge"]
+    return training.command(argv, prog="train_meter", steps=3000, batch=96, lr=2e-3,
+                            out=JUDGE_PATH if judge else METER_PATH,
+                            description="Train the synthfaces factor meter (or, with --judge, the "
+                                        "independent judge) on renders of all styles.",
+                            train=functools.partial(train, judge=judge), report=_report,
+                            resume_help="continue from the meter at --out",
                             what="meter", missing_hint=" or point --out at an existing meter")
 
 

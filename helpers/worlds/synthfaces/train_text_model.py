@@ -4,9 +4,12 @@ Positives are graded by how well a caption's degree fits the face's true strengt
 (:func:`soft_targets`): with exact-caption positives alone the model never learned to rank smiles.
 
     python -m helpers.worlds.synthfaces.train_text_model --steps 3000   # writes data/synthfaces_clip.pt
+    python -m helpers.worlds.synthfaces.train_text_model --resume --steps 500 --gan-share 0.5
+                                        # fine-tunes it with half of every batch from the GAN
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -51,6 +54,41 @@ def training_batch(step: int, batch: int, seed: int = 0):
     return images, texts, strengths, motion_index, degree
 
 
+def mixed_batch(step: int, batch: int, seed: int, world, directions: dict, gan_share: float):
+    """:func:`training_batch` with a ``gan_share`` of its images replaced by :func:`gan_batch`'s,
+    captioned the same way from the guide meter's reading."""
+    k = int(round(gan_share * batch))
+    images, texts, strengths, motion_index, degree = training_batch(step, batch - k, seed)
+    if k == 0:
+        return images, texts, strengths, motion_index, degree
+    rng = np.random.RandomState((seed * 5_000_011 + step) % (2 ** 31))
+    gan_images, f, motions = gan_batch(world, directions, k, rng)
+    kinds = rng.choice(["percent", "adjective"], size=k)
+    gan_texts = [captions.caption(f[i:i + 1].numpy(), motions[i], kinds[i], rng)[0] for i in range(k)]
+    names = list(vocabulary.TEMPLATES)
+    gan_strengths = np.stack([captions.strength(f.numpy(), m) for m in names], 1)
+    gan_degree = np.array([vocabulary.degree_value(vocabulary.degree_word(t, vocabulary.TEMPLATES[m]))
+                           for t, m in zip(gan_texts, motions)])
+    return (torch.cat([images, gan_images]), texts + gan_texts,
+            np.concatenate([strengths, gan_strengths]),
+            np.concatenate([motion_index, [names.index(m) for m in motions]]),
+            np.concatenate([degree, gan_degree]))
+
+
+def gan_batch(world, directions: dict, n: int, rng: np.random.RandomState):
+    """``n`` GAN images for fine-tuning on the generator's own pictures: samples at ψ = 1, each moved
+    by a random multiple (−0.5 … 1.5) of the built-in direction of a random micromotion, with their
+    factors as the **guide** meter reads them (the judge, which scores the text model, never labels
+    its training data). Returns ``images, factors, motions``."""
+    names = list(vocabulary.TEMPLATES)
+    ws = world.sample_wplus(n, seed=int(rng.randint(2 ** 31)), truncation=1.0).cpu()
+    motions = rng.choice(names, size=n)
+    alphas = torch.from_numpy(rng.uniform(-0.5, 1.5, size=n).astype(np.float32))
+    ws = ws + alphas[:, None, None] * torch.stack([directions[m] for m in motions])
+    images = world.synthesize(ws)
+    return images, world.measure(images, by="meter"), motions
+
+
 def soft_targets(strengths, motion_index, degree, width: float = 0.12) -> torch.Tensor:
     """How well image i fits caption j: a Gaussian in (i's strength of j's motion − j's degree).
 
@@ -76,12 +114,22 @@ def contrastive_loss(model, images, texts, match: torch.Tensor | None = None) ->
 
 
 def train(steps: int = 3000, batch: int = 128, lr: float = 5e-4, seed: int = 0, out=CLIP_PATH,
-          threads: int = 1, resume=None) -> dict:
-    """Train on fresh renders and captions every step (or continue the model at ``resume``); save."""
+          threads: int = 1, resume=None, gan_share: float = 0.0) -> dict:
+    """Train on fresh renders and captions every step (or continue the model at ``resume``); save.
+
+    ``gan_share``: the fraction of every batch that is GAN images (:func:`gan_batch`) captioned from
+    the guide meter's reading, to fine-tune the text model on the pictures its anchors are made of."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = build()
     made_by = f"python -m helpers.worlds.synthfaces.train_text_model --steps {steps} --batch {batch}"
+    world = directions = None
+    if gan_share:
+        from ... import worlds
+        from ...directions import builtin_direction
+        world = worlds.load("synthfaces", device="cpu")
+        directions = {m: builtin_direction(world, m, progress=False)[0].cpu() for m in vocabulary.TEMPLATES}
+        made_by += f" --gan-share {gan_share:g}"
     if resume is not None:
         state = torch.load(resume, map_location="cpu", weights_only=True)
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
@@ -91,7 +139,8 @@ def train(steps: int = 3000, batch: int = 128, lr: float = 5e-4, seed: int = 0, 
         made_by = f"{previous} && {made_by} --lr {lr} --resume"
 
     def batch_loss(step):
-        images, texts, strengths, motion_index, degree = training_batch(step, batch, seed)
+        images, texts, strengths, motion_index, degree = mixed_batch(step, batch, seed, world,
+                                                                     directions, gan_share)
         return contrastive_loss(model, images, texts, soft_targets(strengths, motion_index, degree))
 
     training.fit(model, [p for p in model.parameters() if p.requires_grad], batch_loss, steps, lr,
@@ -110,9 +159,23 @@ def _report(report: dict, seconds: float) -> None:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    share = 0.0
+    if "--gan-share" in argv:         # a fraction of every batch from the GAN (fine-tuning)
+        i = argv.index("--gan-share")
+        try:
+            share = float(argv[i + 1])
+            assert 0 <= share < 1
+        except (IndexError, ValueError, AssertionError):
+            print("train_text_model: --gan-share takes a fraction in [0, 1), e.g. --gan-share 0.5",
+                  file=sys.stderr)
+            return 2
+        del argv[i:i + 2]
     return training.command(argv, prog="train_text_model", steps=3000, batch=128, lr=5e-4, out=CLIP_PATH,
-                            description="Train the synthfaces CLIP on renders and their captions.",
-                            train=train, report=_report, missing_hint="",
+                            description="Train the synthfaces CLIP on renders and their captions "
+                                        "(--gan-share F: a fraction F of each batch from the GAN).",
+                            train=functools.partial(train, gan_share=share), report=_report,
+                            missing_hint="",
                             resume_help="continue from the model at --out (e.g. after the renderer changed)")
 
 

@@ -1,4 +1,4 @@
-"""The synthfaces world: the shipped generator, factor meter, small CLIP and encoder (all
+"""The synthfaces world: the shipped generator, factor meter and judge, small CLIP and encoder (all
 hash-checked against ``data/MANIFEST.json``), and the bound of what it can represent."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def load(dev) -> World:
     generator = load_generator(path, device=dev)
     meta = torch.load(path, map_location="cpu", weights_only=True)
     meter = load_meter(device=dev)
+    judge = load_meter(device=dev, judge=True) if "synthfaces_judge.pt" in entries else None
     text_model = encoder = None
     if "synthfaces_clip.pt" in entries:
         from .text_model import load_text_model
@@ -29,9 +30,11 @@ def load(dev) -> World:
             "weights_sha256": g_sha,
             "text_model_sha256": entries.get("synthfaces_clip.pt", {}).get("sha256"),
             "encoder_sha256": entries.get("synthfaces_encoder.pt", {}).get("sha256"),
+            "meter_sha256": entries.get("synthfaces_meter.pt", {}).get("sha256"),
+            "judge_sha256": entries.get("synthfaces_judge.pt", {}).get("sha256"),
             "encoder_matches_generator": None if encoder is None else encoder.trained_for == g_sha}
     from . import renderer
     from .representable import load_bound
     return World("synthfaces", generator, dev, meter=meter, text_model=text_model, renderer=renderer,
-                 encoder=encoder, identity_model=meter, info=info,
+                 judge=judge, encoder=encoder, identity_model=meter, info=info,
                  reconstruction_bound=load_bound(g_sha, info["encoder_sha256"]))
