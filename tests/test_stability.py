@@ -43,3 +43,8 @@ def test_a_row_is_reproduced(world, tmp_path, monkeypatch):
     assert np.allclose(row["cosines"], saved["cosines"], atol=0.01)
     assert abs(row["base_monotonic"] - saved["base_monotonic"]) <= 0.07   # 1 of 16 targets
     assert abs(row["base_slope"] - saved["base_slope"]) < 0.02
+
+
+def test_the_command_takes_no_options(capsys):
+    assert stability.main(["--nudges", "3"]) == 2
+    assert "usage: python -m helpers.stability" in capsys.readouterr().err
