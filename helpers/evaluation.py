@@ -94,7 +94,8 @@ def identity_ranges(world, n: int = 512, seed: int = 515) -> torch.Tensor:
     """Each identity factor's range over renders [len(IDENTITY_FACTORS)]: the 1st to 99th percentile
     of what the scoring meter reads off ``n`` renders of random people (computed once per meter)."""
     from .worlds.synthfaces import renderer
-    meter = world.judge if getattr(world, "judge", None) is not None else world.meter
+    from .worlds.synthfaces.meter import scoring_meter
+    meter = scoring_meter(world)
     if meter not in _RANGES:
         f = world.measure(renderer.render(renderer.sample_factors(n, seed=seed), size=world.resolution,
                                           seeds=seed))[:, [factor_index(k) for k in IDENTITY_FACTORS]]

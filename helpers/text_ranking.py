@@ -39,20 +39,20 @@ def ranking_accuracy(scores, strengths, groups=None, margin: float = MARGIN, res
         raise ValueError("no pair of images differs in judged strength by more than the margin")
     s, t = np.asarray(scores, float), np.asarray(strengths, float)
     units = np.arange(len(s)) if groups is None else np.asarray(groups)
-    names = np.unique(units)
+    members = [np.flatnonzero(units == u) for u in np.unique(units)]
     rng, fractions = np.random.RandomState(seed), []
     for _ in range(resamples):
-        pick = rng.choice(names, len(names))
-        idx = np.concatenate([np.flatnonzero(units == u) for u in pick])
-        # a unit drawn twice is two units: relabel so that its copies never pair with each other
-        labels = np.concatenate([np.full((units == u).sum(), k) for k, u in enumerate(pick)])
-        # (without groups, an image drawn twice ties with itself in strength: never counted)
+        pick = rng.choice(len(members), len(members))
+        idx = np.concatenate([members[k] for k in pick])
+        # a unit drawn twice is two units: its copies get their own labels and never pair; without
+        # groups an image drawn twice ties with itself in strength, so it is never counted anyway
+        labels = np.repeat(np.arange(len(pick)), [len(members[k]) for k in pick])
         r, n = concordance(s[idx], t[idx], labels if groups is not None else None, margin)
         if n:
             fractions.append(r / n)
     low, high = np.percentile(fractions, [2.5, 97.5])
     return {"accuracy": right / total, "low": float(min(low, right / total)),
-            "high": float(max(high, right / total)), "pairs": total, "n": len(names)}
+            "high": float(max(high, right / total)), "pairs": total, "n": len(members)}
 
 
 @torch.no_grad()

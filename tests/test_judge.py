@@ -1,22 +1,13 @@
 """#23: an independent judge, one scoring protocol, the text model ranked on GAN images, an oracle
 guide. The judge scores; nothing that scores takes part in an optimisation."""
-import warnings
-
 import numpy as np
 import pytest
 import torch
 
 from helpers import anchors, evaluation, text_ranking, worlds
-from helpers.worlds.synthfaces import encoder as encoder_module, quality, renderer
+from helpers.worlds.synthfaces import quality, renderer
 from helpers.worlds.synthfaces.meter import JUDGE, FactorMeter, held_out, load_meter, r2_scores
 from helpers.worlds.synthfaces.renderer import MICROMOTION_FACTORS, factor_index
-
-
-@pytest.fixture(scope="module")
-def world():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", encoder_module.GeneratorChangedWarning)
-        return worlds.load("synthfaces", device="cpu")
 
 
 def test_the_judge_is_another_network_that_reads_the_factors(world):

@@ -1,19 +1,10 @@
 """The committed stability table (chapter 3): made with the shipped weights, and reproducible."""
 import json
-import warnings
 
 import numpy as np
 import pytest
 
-from helpers import stability, worlds
-from helpers.worlds.synthfaces import encoder as encoder_module
-
-
-@pytest.fixture(scope="module")
-def world():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", encoder_module.GeneratorChangedWarning)
-        return worlds.load("synthfaces", device="cpu")
+from helpers import stability
 
 
 def test_the_table_is_for_the_shipped_weights_and_every_micromotion(world):

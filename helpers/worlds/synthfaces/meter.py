@@ -97,6 +97,12 @@ class FactorMeter(nn.Module):
         return self(images)[:, idx] - 0.5
 
 
+def scoring_meter(world) -> FactorMeter:
+    """The meter whose readings and features score: the world's judge, or its meter where it has
+    none (a stand-in world in a test)."""
+    return world.judge if getattr(world, "judge", None) is not None else world.meter
+
+
 def held_out(n: int = 256, style: str = "photo", seed: int = HELD_OUT_SEED):
     """Renders the meter never saw: (images, factors)."""
     f = renderer.sample_factors(n, seed=seed)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from scipy import linalg
 
 from . import renderer
+from .meter import scoring_meter
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,11 +62,6 @@ def patch_shuffled(images: torch.Tensor, patch: int = 16, seed: int = 0) -> torc
     gh, gw = p.shape[2], p.shape[3]
     p = p.reshape(n, c, gh * gw, patch, patch)[:, :, torch.randperm(gh * gw, generator=g)]
     return p.reshape(n, c, gh, gw, patch, patch).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w)
-
-
-def scoring_meter(world):
-    """The meter whose features score: the world's judge, or its meter where it has no judge."""
-    return world.judge if getattr(world, "judge", None) is not None else world.meter
 
 
 _FEATURES = weakref.WeakKeyDictionary()

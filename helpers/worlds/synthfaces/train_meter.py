@@ -9,7 +9,6 @@ the same for both.
 """
 from __future__ import annotations
 
-import functools
 import json
 import sys
 
@@ -84,16 +83,16 @@ def _report(report: dict, seconds: float) -> None:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    judge = "--judge" in argv          # the judge: its own width and seed, its own file
-    argv = [a for a in argv if a != "--judge"]
     return training.command(argv, prog="train_meter", steps=3000, batch=96, lr=2e-3,
-                            out=JUDGE_PATH if judge else METER_PATH,
+                            out=lambda judge: JUDGE_PATH if judge else METER_PATH,
                             description="Train the synthfaces factor meter (or, with --judge, the "
                                         "independent judge) on renders of all styles.",
-                            train=functools.partial(train, judge=judge), report=_report,
+                            train=train, report=_report,
                             resume_help="continue from the meter at --out",
-                            what="meter", missing_hint=" or point --out at an existing meter")
+                            what="meter", missing_hint=" or point --out at an existing meter",
+                            options={"--judge": dict(action="store_true", help=(
+                                "train the judge: its own width and seed, written to "
+                                f"{JUDGE_PATH.name} unless --out says otherwise"))})
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Positives are graded by how well a caption's degree fits the face's true strengt
 """
 from __future__ import annotations
 
-import functools
+import argparse
 import json
 import sys
 
@@ -158,25 +158,24 @@ def _report(report: dict, seconds: float) -> None:
           {k: round(v, 3) for k, v in report.items()})
 
 
+def share(text: str) -> float:
+    """``--gan-share``'s value: a fraction in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError("--gan-share takes a fraction in [0, 1), e.g. --gan-share 0.5")
+    return value
+
+
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    share = 0.0
-    if "--gan-share" in argv:         # a fraction of every batch from the GAN (fine-tuning)
-        i = argv.index("--gan-share")
-        try:
-            share = float(argv[i + 1])
-            assert 0 <= share < 1
-        except (IndexError, ValueError, AssertionError):
-            print("train_text_model: --gan-share takes a fraction in [0, 1), e.g. --gan-share 0.5",
-                  file=sys.stderr)
-            return 2
-        del argv[i:i + 2]
     return training.command(argv, prog="train_text_model", steps=3000, batch=128, lr=5e-4, out=CLIP_PATH,
-                            description="Train the synthfaces CLIP on renders and their captions "
-                                        "(--gan-share F: a fraction F of each batch from the GAN).",
-                            train=functools.partial(train, gan_share=share), report=_report,
-                            missing_hint="",
-                            resume_help="continue from the model at --out (e.g. after the renderer changed)")
+                            description="Train the synthfaces CLIP on renders and their captions.",
+                            train=train, report=_report, missing_hint="",
+                            resume_help="continue from the model at --out (e.g. after the renderer changed)",
+                            options={"--gan-share": dict(type=share, default=0.0, help=(
+                                "a fraction of every batch from the GAN (fine-tuning)"))})
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 Fresh renders every step (the renderer never runs out), AdamW under a one-cycle schedule, a
 progress bar that redraws slowly, the result written atomically and recorded in
 ``data/MANIFEST.json`` when it lands in ``data/``, and one command line: ``--steps --batch --lr
---threads --out --resume`` (a resumed run continues from a snapshot of ``--out``, which it then
-rewrites).
+--threads --out --resume`` and a module's own flags (a resumed run continues from a snapshot of
+``--out``, which it then rewrites).
 """
 from __future__ import annotations
 
@@ -47,27 +47,37 @@ def save(out, payload: dict, made_by: str) -> None:
         record(out, made_by)
 
 
-def command(argv, *, prog: str, description: str, steps: int, batch: int, lr: float, out: Path,
+def command(argv, *, prog: str, description: str, steps: int, batch: int, lr: float, out,
             train: Callable, report: Callable[[object, float], None], resume_help: str,
-            what: str = "model", missing_hint: str = "") -> int:
-    """The command line of a training module: parse, train (or continue), print the report."""
+            what: str = "model", missing_hint: str = "", options: dict | None = None) -> int:
+    """The command line of a training module: parse, train (or continue), print the report.
+
+    ``options``: a module's own flags, ``{"--flag": argparse keywords}``, passed to ``train`` as
+    keywords; ``out``: the default output file, or a function of those keywords that picks it."""
     p = argparse.ArgumentParser(prog=f"python -m helpers.worlds.synthfaces.{prog}", description=description)
     p.add_argument("--steps", type=int, default=steps)
     p.add_argument("--batch", type=int, default=batch)
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=str(out))
+    p.add_argument("--out", default=None)
     p.add_argument("--resume", action="store_true", help=resume_help)
-    a = p.parse_args(argv)
+    for flag, spec in (options or {}).items():
+        p.add_argument(flag, **spec)
+    try:
+        a = p.parse_args(argv)
+    except SystemExit as stop:            # a bad flag: argparse has said why on stderr
+        return int(stop.code or 0)
+    extra = {name: getattr(a, name) for name in (f.lstrip("-").replace("-", "_") for f in options or {})}
+    a.out = a.out or str(out(**extra) if callable(out) else out)
     t = time.time()
     if not a.resume:
-        result = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads)
+        result = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, **extra)
     elif not Path(a.out).is_file():
         print(f"{prog}: no {what} at {a.out} to continue from; train one first (without --resume)"
               f"{missing_hint}", file=sys.stderr)
         return 2
     else:
         with snapshot(a.out) as start:
-            result = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=start)
+            result = train(a.steps, a.batch, a.lr, out=a.out, threads=a.threads, resume=start, **extra)
     report(result, time.time() - t)
     return 0
