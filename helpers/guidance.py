@@ -91,9 +91,14 @@ def clip_loss(model, images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
     texts = texts.to(images.device)
     if not texts.is_floating_point():
         texts = clip_text_features(model, texts)
-    image = F.normalize(model.encode_image(clip_image_input(images, model.visual.input_resolution)).float(), dim=-1)
-    cos = (image * texts).sum(-1)                                # texts [1, d] broadcasts
+    cos = (clip_image_features(model, images) * texts).sum(-1)    # texts [1, d] broadcasts
     return 1 - model.logit_scale.exp().float() * cos / 100
+
+
+def clip_image_features(model, images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] → unit-length CLIP image features [n, d] (encode once, compare to many texts)."""
+    return F.normalize(model.encode_image(clip_image_input(images, model.visual.input_resolution)).float(),
+                       dim=-1)
 
 
 def identity_loss(embed, images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

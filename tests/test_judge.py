@@ -106,6 +106,26 @@ def test_the_text_model_ranks_renders_and_is_measured_on_gan_images(world):
     assert on_renders["accuracy"] > 0.85 and on_renders["pairs"] > 100
     on_gan = text_ranking.gan_ranking(world, "smile", n=60)
     assert 0 <= on_gan["low"] <= on_gan["accuracy"] <= on_gan["high"] <= 1
+    images = text_ranking.gan_samples(world, 60)
+    features = world.encode_image(images)
+    again = text_ranking.gan_ranking(world, "smile", images=images, features=features)
+    assert again["accuracy"] == pytest.approx(on_gan["accuracy"])     # one encoding, same numbers
+
+
+def test_read_degree_is_the_zero_shot_expected_degree():
+    sims = np.array([[0.30, 0.20, 0.10], [0.10, 0.20, 0.30], [0.2, 0.2, 0.2]])
+    read = text_ranking.read_degree(sims, ("no", "50%", "100%"))
+    assert read[0] < 0.01 and read[1] > 0.99 and read[2] == pytest.approx(0.5)
+
+
+def test_degree_profile_reads_all_prompts_and_bounds_it_by_the_guide(world):
+    images = text_ranking.gan_samples(world, 60, seed=3)
+    prof = text_ranking.degree_profile(world, images, "eye_closure")
+    acc = prof["per_degree"]
+    assert len(acc) == len(prof["degrees"]) == 11
+    assert acc[0] < 0.5 < acc[-1]            # "no eye closure" favours open eyes: anti-ranked
+    for key in ("readout", "guide"):
+        assert 0.5 < prof[key]["accuracy"] <= 1 and prof[key]["n"] == 60
 
 
 # --------------------------------------------------------------------------- the oracle guide

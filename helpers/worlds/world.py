@@ -248,6 +248,19 @@ class World:
         tokens = prompts if torch.is_tensor(prompts) else self.tokenize(prompts)
         return clip_text_features(model, tokens.to(self.device))
 
+    def encode_image(self, images):
+        """Images → unit-length text-model image features [n, d] (no gradients, world's device)."""
+        import torch
+        from ..guidance import clip_image_features
+        model = self._require_text_model()
+        with torch.no_grad():
+            return clip_image_features(model, images.to(self.device))
+
+    def clip_similarity(self, image_features, text_features):
+        """``1 −`` the paper's CLIP loss for every image × text pair [n, k], from encoded features."""
+        model = self._require_text_model()
+        return model.logit_scale.exp().float() * image_features @ text_features.T / 100
+
     def clip_loss(self, images, prompts):
         """The paper's CLIP loss ``1 − logits/100`` per image [n]; one prompt, or one per image.
 
