@@ -1,0 +1,396 @@
+"""The study: the paper's claims over many identities, one independent task per table row.
+
+A task is one (anchor source, micromotion, identity): make the anchors, measure their low rank,
+keep their rank-``rank`` subspace, read directions off them (robust PCA or PCA; the released rule
+or the principal one) and score each on ``n_targets`` held-out faces under the book's protocol.
+Null tasks make the matrices the paper's claims are judged against: ``random`` (12 random codes),
+``matched`` (a text matrix's moves in random directions of the same lengths) and ``irrelevant``
+(text anchors for words the world has no factor for). Made by
+
+    python -m helpers.study run --identities 20 --out data/studies/study          # Ray, local
+    python -m helpers.study run --address ray://head:10001 ...                     # on a cluster
+    python -m helpers.study summary --out data/studies/study
+
+Each finished task appends one row to ``rows.csv`` (its subspace goes to ``bases/<key>.npy`` first)
+with its provenance: commit, world version and file hashes, every parameter. Rows are written only
+by the driver and only when a task has finished, keyed by task: a rerun skips finished keys, a
+worker killed mid-task is retried by the engine, and nothing is lost or written twice. The engine
+is Ray (``engine="ray"``); chapters and tests run tasks in-process (``engine="local"``).
+Statistics over the table are in :mod:`helpers.study_stats`.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from .shipped import DATA, manifest
+
+TABLE = DATA / "studies" / "study"
+MADE_BY = "python -m helpers.study run"
+ANCHOR_SOURCES = ("text", "oracle", "clips")
+NULL_SOURCES = ("irrelevant", "random", "matched")
+SOURCES = ANCHOR_SOURCES + NULL_SOURCES
+#: (decomposition, rule) pairs a task scores: the paper's released pipeline first
+METHODS = (("rpca", "last_minus_first"), ("pca", "last_minus_first"), ("rpca", "principal"))
+WORLD_FILES = ("synthfaces_g.pt", "synthfaces_clip.pt", "synthfaces_meter.pt",
+               "synthfaces_judge.pt", "synthfaces_encoder.pt")
+FAULT = "MICROMOTION_STUDY_FAULT"     # tests: "<key>:<marker file>" kills the worker once mid-task
+
+
+@dataclass(frozen=True)
+class Task:
+    """One row of the study. ``identity`` indexes start codes ``sample_wplus(·, seed)`` (text,
+    oracle, irrelevant, matched), rendered people (clips) or random matrices (random)."""
+
+    source: str
+    motion: str
+    identity: int
+    seed: int = 1
+    steps: int = 40            # text and oracle optimisation steps
+    clip_steps: int = 200      # inversion steps per clip frame
+    rank: int = 4
+    n_targets: int = 100
+    target_seed: int = 2001    # chapter 8's held-out faces: seed + 2000
+
+    @property
+    def key(self) -> str:
+        params = json.dumps(asdict(self), sort_keys=True)
+        return (f"{self.source}.{self.motion}.{self.identity}."
+                f"{hashlib.sha256(params.encode()).hexdigest()[:8]}")
+
+    def validate(self) -> "Task":
+        from .vocabulary import IRRELEVANT_TEMPLATES, TEMPLATES
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}; sources: {', '.join(SOURCES)}")
+        known = IRRELEVANT_TEMPLATES if self.source == "irrelevant" else TEMPLATES
+        if self.source != "random" and self.motion not in known:
+            raise ValueError(f"unknown micromotion {self.motion!r} for source {self.source!r}; "
+                             f"known: {', '.join(known)}")
+        if self.identity < 0 or self.rank < 1 or self.n_targets < 1:
+            raise ValueError(f"identity ≥ 0, rank ≥ 1 and n_targets ≥ 1 are needed: {self}")
+        return self
+
+
+def grid(identities: int = 20, motions=None, sources=SOURCES, **params) -> list[Task]:
+    """Every task of a study: anchor sources × micromotions × identities, and the nulls (random
+    matrices: one per identity; irrelevant prompts: each template × identity)."""
+    from .vocabulary import IRRELEVANT_TEMPLATES, TEMPLATES
+    motions = list(TEMPLATES) if motions is None else list(motions)
+    tasks = []
+    for source in sources:
+        names = (list(IRRELEVANT_TEMPLATES) if source == "irrelevant" else
+                 ["-"] if source == "random" else motions)
+        tasks += [Task(source, m, i, **params).validate() for i in range(identities) for m in names]
+    return tasks
+
+
+# --------------------------------------------------------------------------- provenance
+def world_files() -> dict[str, str | None]:
+    entries = manifest()
+    return {name: entries.get(name, {}).get("sha256") for name in WORLD_FILES}
+
+
+def world_version(files: dict | None = None) -> str:
+    """One short name for the set of shipped files the study's numbers depend on."""
+    files = world_files() if files is None else files
+    text = "\n".join(f"{k}:{files[k]}" for k in sorted(files))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def commit() -> str:
+    """The repository's commit (with ``+dirty`` when files differ from it), or 'unknown'."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "helpers"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+# --------------------------------------------------------------------------- one task
+_WORLDS: dict = {}
+
+
+def _world(name: str = "synthfaces", device: str = "cpu"):
+    """One loaded world per process (an engine's worker keeps it between tasks)."""
+    if (name, device) not in _WORLDS:
+        from . import worlds
+        _WORLDS[name, device] = worlds.load(name, device=device)
+    return _WORLDS[name, device]
+
+
+def start_code(world, task: Task):
+    """Identity ``task.identity``'s start code: row i of ``sample_wplus(n, seed)`` for any n > i."""
+    return world.sample_wplus(task.identity + 1, seed=task.seed, truncation=world.truncation)[-1:]
+
+
+def make_anchors(world, task: Task):
+    """The task's anchor matrix [rows, num_ws, d]."""
+    from . import anchors, subspaces
+    from .vocabulary import IRRELEVANT_TEMPLATES, TEMPLATES
+    if task.source == "random":
+        return world.sample_wplus(12, seed=10_000 + task.identity)
+    if task.source == "clips":
+        return _clip_anchors(world, task)
+    start = start_code(world, task)
+    if task.source == "oracle":
+        return anchors.oracle_anchors(world, start, task.motion, steps=task.steps, progress=False)[0]
+    template = (IRRELEVANT_TEMPLATES if task.source == "irrelevant" else TEMPLATES)[task.motion]
+    a = anchors.text_anchors(world, start, template, steps=task.steps, progress=False)[0]
+    if task.source == "matched":
+        return subspaces.matched_random_anchors(a, seed=task.identity).reshape(a.shape).float()
+    return a
+
+
+def _clip_anchors(world, task: Task, n_frames: int = 7):
+    """A rendered clip of person ``identity`` (chapter 4's people: ``sample_factors(·, seed+100)``)
+    sweeping the micromotion, inverted frame by frame."""
+    from .anchors import video_anchors
+    from .worlds.synthfaces import renderer
+    people = renderer.sample_factors(task.identity + 1, seed=task.seed + 100, neutral=True)
+    frames = renderer.sweep(people[-1:], task.motion, n_frames, size=world.resolution,
+                            seed=task.seed)[0]
+    return video_anchors(world, frames, steps=task.clip_steps, progress=False)
+
+
+def compute(task: Task, world=None) -> tuple[dict, np.ndarray | None]:
+    """Run one task → (its row, its rank-``rank`` subspace [rank, features] or None for nulls)."""
+    import torch
+    from . import decomposition, evaluation, subspaces
+    world = _world() if world is None else world
+    t0 = time.time()
+    a = make_anchors(world, task)
+    _maybe_fail(task)
+    D = subspaces.flat_rows(a)
+    L, _, _ = decomposition.robust_pca(D)
+    row = {"energy": subspaces.energy_curve(D, [task.rank])[0],
+           "energy_rpca": subspaces.energy_curve(L, [task.rank])[0]}
+    basis = None
+    if task.source in ANCHOR_SOURCES:
+        basis = subspaces.basis(D, task.rank).astype(np.float16)
+        targets = world.sample_wplus(task.n_targets, seed=task.target_seed)
+        for method, rule in METHODS:
+            d = decomposition.direction_from_anchors(a, method=method, rank=task.rank, rule=rule)
+            s = evaluation.judged_score(world, targets, d.to(torch.float32), task.motion)
+            name = f"{method}_{'released' if rule == 'last_minus_first' else rule}"
+            row |= {f"monotonic_{name}": round(s.monotonic * s.n), f"slope_{name}": s.slope,
+                    f"drift_{name}": s.identity_drift, f"effect_{name}": s.effect}
+    row["seconds"] = time.time() - t0
+    return row, basis
+
+
+def _maybe_fail(task: Task) -> None:
+    """Fault injection for the engine's tests: die once, mid-task, as a killed worker would."""
+    spec = os.environ.get(FAULT, "")
+    key, _, marker = spec.partition(":")
+    if key and key == task.key and marker and not os.path.exists(marker):
+        Path(marker).write_text("killed once\n")
+        os._exit(3)
+
+
+# --------------------------------------------------------------------------- the table
+PROVENANCE = ("key", *[f.name for f in fields(Task)], "commit", "world_version", "world_files",
+              "protocol")
+MEASURES = ("energy", "energy_rpca", "seconds",
+            *[f"{k}_{m}_{'released' if r == 'last_minus_first' else r}"
+              for m, r in METHODS for k in ("monotonic", "slope", "drift", "effect")])
+COLUMNS = PROVENANCE + MEASURES
+
+
+def finished(out) -> set[str]:
+    """Keys of the rows already in ``out/rows.csv`` (a line cut short by a kill is ignored)."""
+    return {r["key"] for r in read_rows(out)}
+
+
+def read_rows(out) -> list[dict]:
+    """The table's complete rows, numbers as floats (empty for nulls' transfer columns)."""
+    path = Path(out) / "rows.csv"
+    if not path.is_file():
+        return []
+    rows = []
+    for r in csv.DictReader(io.StringIO(path.read_text())):
+        if None in r or any(r.get(c) is None for c in COLUMNS):
+            continue                                   # a truncated last line: not finished
+        rows.append({k: (float(v) if k in MEASURES and v != "" else v) for k, v in r.items()})
+    return rows
+
+
+def append_row(out, task: Task, row: dict, basis, provenance: dict) -> None:
+    """Write the task's subspace, then its row (flushed and synced): a row never points at a
+    subspace that is not there, and a row cut short by a kill is not read back."""
+    from .files import atomic_write
+    out = Path(out)
+    if basis is not None:
+        atomic_write(out / "bases" / f"{task.key}.npy", lambda f: np.save(f, basis))
+    path = out / "rows.csv"
+    new = not path.is_file() or path.stat().st_size == 0
+    if not new and path.read_bytes()[-1:] != b"\n":
+        with open(path, "ab") as f:                    # end a line a kill cut short
+            f.write(b"\n")
+    values = {"key": task.key, **asdict(task), **provenance, **row}
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, COLUMNS, extrasaction="raise")
+        if new:
+            w.writeheader()
+        w.writerow({c: _fmt(values.get(c, "")) for c in COLUMNS})
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fmt(v):
+    return f"{v:.6g}" if isinstance(v, float) else v
+
+
+def load_basis(out, key: str) -> np.ndarray:
+    return np.load(Path(out) / "bases" / f"{key}.npy").astype(np.float64)
+
+
+def check_out(out) -> Path:
+    """The output folder, refusing a link someone could have planted there."""
+    out = Path(out)
+    for p in (out, out / "rows.csv", out / "bases"):
+        if p.is_symlink():
+            raise ValueError(f"{p} is a symbolic link: the study writes only to a real folder")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder: pass another --out")
+    return out
+
+
+# --------------------------------------------------------------------------- running a study
+def run(tasks: list[Task], out=TABLE, engine: str = "local", workers: int | None = None,
+        address: str | None = None, progress: bool = True, world=None) -> dict:
+    """Run the ``tasks`` not yet in ``out``; → {"done": n, "skipped": n, "failed": [keys]}.
+
+    ``engine="local"`` runs them one after another in this process (what chapters do);
+    ``engine="ray"`` hands them to Ray: a local cluster of ``workers`` processes, or the running
+    cluster at ``address``. Only this process writes the table, one row per finished task.
+    """
+    from .evaluation import PROTOCOL
+    from .progress import bar
+    out = check_out(out)
+    done = finished(out)
+    todo = [t.validate() for t in tasks if t.key not in done]
+    files = world_files()
+    provenance = {"commit": commit(), "world_version": world_version(files),
+                  "world_files": json.dumps(files, sort_keys=True), "protocol": PROTOCOL.describe()}
+    old = {r["world_version"] for r in read_rows(out)} - {provenance["world_version"]}
+    if old:
+        raise ValueError(f"{out} holds rows of another world version ({', '.join(sorted(old))}): "
+                         f"pass a new --out, or remove the old table to remake it")
+    report = {"done": 0, "skipped": len(tasks) - len(todo), "failed": []}
+    if not todo:
+        return report
+    out.mkdir(parents=True, exist_ok=True)
+    pbar = bar(total=len(todo), desc="study tasks", enabled=progress)
+    if engine == "local":
+        for t in todo:
+            row, basis = compute(t, world)
+            append_row(out, t, row, basis, provenance)
+            report["done"] += 1
+            pbar.update(1)
+    elif engine == "ray":
+        _run_ray(todo, out, provenance, workers, address, report, pbar)
+    else:
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    pbar.close()
+    return report
+
+
+def _remote_compute(task_fields: dict):
+    import torch
+    torch.set_num_threads(1)
+    task = Task(**task_fields)
+    row, basis = compute(task, _world(device="cuda" if torch.cuda.is_available() else "cpu"))
+    return row, basis
+
+
+def _run_ray(todo, out, provenance, workers, address, report, pbar) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("the ray engine needs Ray: pip install 'ray>=2.9' (or use --engine local)")
+    root = str(Path(__file__).resolve().parents[1])
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": "1"}
+    for name in ("MICROMOTION_CACHE", FAULT):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    kw = {"address": address} if address else {"num_cpus": workers or os.cpu_count()}
+    ray.init(**kw, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             runtime_env={"env_vars": env})
+    try:
+        gpu = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        remote = ray.remote(num_cpus=1, num_gpus=gpu, max_retries=3)(_remote_compute)
+        pending = {remote.remote(asdict(t)): t for t in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                task = pending.pop(ref)
+                try:
+                    row, basis = ray.get(ref)
+                except Exception as e:                     # retries spent: report, keep going
+                    report["failed"].append(f"{task.key}: {type(e).__name__}")
+                    continue
+                append_row(out, task, row, basis, provenance)
+                report["done"] += 1
+                pbar.update(1)
+    finally:
+        ray.shutdown()
+
+
+# --------------------------------------------------------------------------- command line
+def main(argv=None) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m helpers.study",
+                                description="The paper's claims over many identities.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run (or resume) a study")
+    r.add_argument("--identities", type=int, default=20)
+    r.add_argument("--motions", default=None, help="comma-separated (default: all five)")
+    r.add_argument("--sources", default=",".join(SOURCES), help=f"comma-separated of {SOURCES}")
+    r.add_argument("--n-targets", type=int, default=100)
+    r.add_argument("--steps", type=int, default=40)
+    r.add_argument("--engine", choices=("ray", "local"), default="ray")
+    r.add_argument("--workers", type=int, default=None, help="local Ray workers (default: cores)")
+    r.add_argument("--address", default=None, help="join a running Ray cluster")
+    r.add_argument("--out", default=str(TABLE))
+    s = sub.add_parser("summary", help="print the claims' statistics from a table")
+    s.add_argument("--out", default=str(TABLE))
+    args = p.parse_args(argv)
+    try:
+        if args.command == "summary":
+            from .study_stats import summary_lines
+            print("\n".join(summary_lines(args.out)))
+            return 0
+        motions = args.motions.split(",") if args.motions else None
+        tasks = grid(args.identities, motions, [s for s in args.sources.split(",") if s],
+                     n_targets=args.n_targets, steps=args.steps)
+        t0 = time.time()
+        report = run(tasks, args.out, args.engine, args.workers, args.address)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{report['done']} tasks done, {report['skipped']} already in {args.out}, "
+          f"{len(report['failed'])} failed, in {time.time() - t0:.0f} s")
+    for f in report["failed"]:
+        print(f"  failed: {f}", file=sys.stderr)
+    return 1 if report["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
