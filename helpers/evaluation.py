@@ -393,3 +393,24 @@ def matched_direction(world, probe: torch.Tensor, direction: torch.Tensor, facto
             break
         points = [(s, c), points[1]] if c < effect else [points[0], (s, c)]
     return unit * best[0], best[1]
+
+
+#: The links of the paper's text path, as :func:`failing_link` names them (chapter 8).
+LINKS = {"none": "none: the text direction transfers",
+         "text model": "the text model: the oracle guide's direction transfers, the text one does not",
+         "one identity's anchors": "one identity's optimised anchors (optimiser, rule, a single "
+                                   "identity): even a perfect guide falls short, clip anchors do not",
+         "world": "the generator or the decomposition: even directions from clips fall short"}
+
+
+def failing_link(text: DirectionScore, oracle: DirectionScore, clips: DirectionScore,
+                 goal: float = 0.9) -> str:
+    """Which link of anchors → direction → transfer loses the motion, from the monotonic fractions
+    of three directions scored on the same targets: text anchors, oracle-guided anchors (same start
+    code and optimiser, a perfect guide in CLIP's place) and anchors from rendered clips. A key of
+    :data:`LINKS`: the first link after which the fraction reaches ``goal``."""
+    if text.monotonic >= goal:
+        return "none"
+    if oracle.monotonic >= goal:
+        return "text model"
+    return "one identity's anchors" if clips.monotonic >= goal else "world"

@@ -168,3 +168,15 @@ def test_fd_bootstrap_gives_an_interval_around_each_distance(world):
         assert 0 <= low <= value <= high and high > low
     assert out["gan"][0] > out["floor"][2]        # the generator is measurably off the renders
     assert out["gan"][0] == pytest.approx(quality.gan_quality(world, n=200, seed=3)["GAN samples (ψ = 1)"])
+
+
+def test_failing_link_names_the_first_link_that_reaches_the_goal():
+    from helpers.evaluation import LINKS, DirectionScore, failing_link
+
+    def s(p):
+        return DirectionScore("smile", 0.1, p, 0.0, 0.0, torch.zeros(1, 5))
+    assert failing_link(s(0.95), s(0.2), s(0.2)) == "none"
+    assert failing_link(s(0.5), s(0.92), s(0.1)) == "text model"
+    assert failing_link(s(0.5), s(0.6), s(1.0)) == "one identity's anchors"
+    assert failing_link(s(0.5), s(0.6), s(0.7)) == "world"
+    assert set(LINKS) == {"none", "text model", "one identity's anchors", "world"}
