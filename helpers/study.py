@@ -83,15 +83,14 @@ class Task:
 
 def grid(identities: int = 20, motions=None, sources=SOURCES, **params) -> list[Task]:
     """Every task of a study: anchor sources × micromotions × identities, and the nulls (random
-    matrices: one per identity; irrelevant prompts: each template × identity)."""
+    matrices: one per identity; irrelevant prompts: each template × identity), identity-major."""
     from .vocabulary import IRRELEVANT_TEMPLATES, TEMPLATES
     motions = list(TEMPLATES) if motions is None else list(motions)
-    tasks = []
-    for source in sources:
-        names = (list(IRRELEVANT_TEMPLATES) if source == "irrelevant" else
-                 ["-"] if source == "random" else motions)
-        tasks += [Task(source, m, i, **params).validate() for i in range(identities) for m in names]
-    return tasks
+    names = {s: (list(IRRELEVANT_TEMPLATES) if s == "irrelevant" else ["-"] if s == "random"
+                 else motions) for s in sources}
+    # identity by identity, so that a study stopped early is a complete smaller study
+    return [Task(s, m, i, **params).validate()
+            for i in range(identities) for s in sources for m in names[s]]
 
 
 # --------------------------------------------------------------------------- provenance
@@ -235,6 +234,7 @@ def append_row(out, task: Task, row: dict, basis, provenance: dict) -> None:
     subspace that is not there, and a row cut short by a kill is not read back."""
     from .files import atomic_write
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     if basis is not None:
         atomic_write(out / "bases" / f"{task.key}.npy", lambda f: np.save(f, basis))
     path = out / "rows.csv"
@@ -331,8 +331,10 @@ def _run_ray(todo, out, provenance, workers, address, report, pbar) -> None:
         if os.environ.get(name):
             env[name] = os.environ[name]
     kw = {"address": address} if address else {"num_cpus": workers or os.cpu_count()}
+    t0 = time.perf_counter()
     ray.init(**kw, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
              runtime_env={"env_vars": env})
+    report["engine_start_s"] = time.perf_counter() - t0
     try:
         gpu = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         remote = ray.remote(num_cpus=1, num_gpus=gpu, max_retries=3)(_remote_compute)

@@ -1,0 +1,213 @@
+"""The paper's claims over a study table (:mod:`helpers.study`), each with its interval.
+
+(a) **Low rank**: each identity's energy in the top ``rank`` singular values of its centred anchor
+matrix, against the 99th percentile of every null (random codes, matched random moves, irrelevant
+prompts). A centred 12-row matrix has rank ≤ 11, so any 4 directions already hold ≥ 4/11 of its
+energy on average: the nulls, not a fixed number, are the bar. Reported: the fraction of identities
+above the bar (Wilson interval) and the mean energy (bootstrap over identities).
+
+(b) **Shared subspace**: first and mean principal angles between the rank-``rank`` subspaces of
+every pair of identities, same micromotion and source, against pairs of *different* micromotions
+and random subspaces of the same dimension; intervals by resampling identities.
+
+(c) **Transfer**: each identity's direction (per method) scored on the same held-out faces: the
+mean monotonic fraction (bootstrap over identities) and the fraction of identities whose
+direction moves ≥ 90 % of the faces monotonically (Wilson).
+
+Chapters 6, 7 and 8 read these numbers (:func:`record`, ``source: study``) instead of computing
+them on three identities. :func:`load` refuses a table made with other weights.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from . import results, study, subspaces
+
+NULLS = ("random", "matched", "irrelevant")
+PERCENTILE = 99
+
+
+def load(out=study.TABLE) -> list[dict]:
+    """The table's rows, after checking they were made with the shipped world's files."""
+    rows = study.read_rows(out)
+    if not rows:
+        raise ValueError(f"no study table at {out}: make it with `{study.MADE_BY}`")
+    shipped = study.world_version()
+    stale = sorted({r["world_version"] for r in rows} - {shipped})
+    if stale:
+        raise ValueError(f"the study table at {out} was made with another world version "
+                         f"({', '.join(stale)}; shipped: {shipped}): remake it with `{study.MADE_BY}`")
+    return rows
+
+
+def _select(rows, source, motion=None):
+    return [r for r in rows if r["source"] == source and (motion is None or r["motion"] == motion)]
+
+
+def _bootstrap_mean(values) -> tuple[float, float, float]:
+    v = np.asarray(values, float)
+    if len(v) < 2:
+        return float(v.mean()), float(v.min()), float(v.max())
+    low, high = results.bootstrap(v)
+    return float(v.mean()), min(low, float(v.mean())), max(high, float(v.mean()))
+
+
+def null_bar(rows, column: str = "energy") -> dict:
+    """Each null's ``PERCENTILE``th percentile of ``column`` and its size; ``bar``: the highest."""
+    out = {}
+    for name in NULLS:
+        values = [r[column] for r in _select(rows, name)]
+        if values:
+            out[name] = {"percentile": float(np.percentile(values, PERCENTILE)), "n": len(values)}
+    if not out:
+        raise ValueError("the table has no null rows: run the study with the random, matched "
+                         "and irrelevant sources")
+    return {"nulls": out, "bar": max(v["percentile"] for v in out.values())}
+
+
+def low_rank(rows, source: str, motion: str, column: str = "energy") -> dict:
+    """Claim (a) for one source and micromotion."""
+    values = [r[column] for r in _select(rows, source, motion)]
+    if not values:
+        raise ValueError(f"no {source} rows for {motion} in the study table")
+    bar = null_bar(rows, column)["bar"]
+    above = int(sum(v > bar for v in values))
+    mean, low, high = _bootstrap_mean(values)
+    return {"mean": mean, "low": low, "high": high, "n": len(values), "bar": bar,
+            "above": above, "above_interval": results.wilson(above, len(values))}
+
+
+def _bases(out, rows) -> list[np.ndarray]:
+    return [study.load_basis(out, r["key"]) for r in rows]
+
+
+def _pair_angles(bases_a, bases_b=None):
+    """{(i, j): principal angles} over pairs: within one list (i < j) or across two lists."""
+    if bases_b is None:
+        pairs = combinations(range(len(bases_a)), 2)
+        return {(i, j): subspaces.principal_angles(bases_a[i], bases_a[j]) for i, j in pairs}
+    return {(i, j): subspaces.principal_angles(a, b)
+            for i, a in enumerate(bases_a) for j, b in enumerate(bases_b) if i != j}
+
+
+def _identity_bootstrap(angles: dict, n: int, which, resamples: int = 1000, seed: int = 0):
+    """Mean of ``which(angles)`` over pairs, and a 95 % interval from resampling identities (pairs
+    of a unit with a copy of itself are left out)."""
+    value = float(np.mean([which(a) for a in angles.values()]))
+    rng, stats = np.random.RandomState(seed), []
+    for _ in range(resamples):
+        pick = rng.randint(0, n, n)
+        v = [which(angles[i, j]) for a, i in enumerate(pick) for j in pick[a + 1:]
+             if (i, j) in angles]
+        if v:
+            stats.append(np.mean(v))
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return value, min(float(low), value), max(float(high), value)
+
+
+def shared_subspace(out, rows, source: str, motion: str, seed: int = 0) -> dict:
+    """Claim (b) for one source and micromotion: angles between identities' subspaces, next to
+    the same identities' subspaces of the other micromotions and random subspaces."""
+    own = sorted(_select(rows, source, motion), key=lambda r: int(r["identity"]))
+    if len(own) < 2:
+        raise ValueError(f"claim (b) needs at least 2 identities' {source} {motion} rows")
+    bases = _bases(out, own)
+    angles = _pair_angles(bases)
+    ids = [int(r["identity"]) for r in own]
+    others = [r for r in rows if r["source"] == source and r["motion"] not in (motion, "-")
+              and int(r["identity"]) in ids]
+    other_angles = [subspaces.principal_angles(bases[ids.index(int(r["identity"]))],
+                                               study.load_basis(out, r["key"])).mean()
+                    for r in others]
+    n_features, rank = bases[0].shape[1], bases[0].shape[0]
+    null = subspaces.random_angles(n_features, rank, trials=200, seed=seed)
+    out_row = {"pairs": len(angles), "n": len(own)}
+    for name, which, random in (("first", lambda a: a[0], null[:, 0]),
+                                ("mean", lambda a: a.mean(), null.mean(1))):
+        value, low, high = _identity_bootstrap(angles, len(own), which, seed=seed)
+        out_row[name] = {"value": value, "low": low, "high": high, "random": float(random.mean()),
+                         "random_5th": float(np.percentile(random, 5))}
+    out_row["other_micromotion_mean"] = float(np.mean(other_angles)) if other_angles else float("nan")
+    return out_row
+
+
+def transfer(rows, source: str, motion: str, method: str = "rpca_released") -> dict:
+    """Claim (c) for one source, micromotion and method (``<decomposition>_<rule>``)."""
+    own = _select(rows, source, motion)
+    if not own:
+        raise ValueError(f"no {source} rows for {motion} in the study table")
+    fractions = [r[f"monotonic_{method}"] / float(r["n_targets"]) for r in own]
+    mean, low, high = _bootstrap_mean(fractions)
+    good = int(sum(f >= 0.9 for f in fractions))
+    return {"mean": mean, "low": low, "high": high, "n": len(own),
+            "n_targets": int(float(own[0]["n_targets"])), "good": good,
+            "good_interval": results.wilson(good, len(own))}
+
+
+def motions_of(rows, source: str) -> list[str]:
+    return list(dict.fromkeys(r["motion"] for r in _select(rows, source)))
+
+
+def record(out=study.TABLE, chapter: str = "study", claims=("a", "b", "c")) -> dict:
+    """Write the table's aggregates into the book's results file (``source: study``) → them."""
+    rows = load(out)
+    made = f"committed study table ({Path(out).name}); {study.MADE_BY}"
+    entries = {}
+    for source in study.ANCHOR_SOURCES:
+        for m in motions_of(rows, source):
+            if "a" in claims:
+                a = low_rank(rows, source, m)
+                entries[f"study.energy.{source}.{m}"] = results.record(
+                    f"study.energy.{source}.{m}", a["mean"], a["low"], a["high"], a["n"],
+                    chapter=chapter, source=made,
+                    protocol=f"top-4 energy of the centred anchors, mean over identities")
+                lo, hi = a["above_interval"]
+                entries[f"study.above_nulls.{source}.{m}"] = results.record(
+                    f"study.above_nulls.{source}.{m}", a["above"] / a["n"], lo, hi, a["n"],
+                    chapter=chapter, source=made,
+                    protocol=f"identities above every null's {PERCENTILE}th percentile "
+                             f"({a['bar']:.3f}); Wilson")
+            if "b" in claims and len(_select(rows, source, m)) >= 2:
+                b = shared_subspace(out, rows, source, m)
+                for name in ("first", "mean"):
+                    v = b[name]
+                    entries[f"study.angle_{name}.{source}.{m}"] = results.record(
+                        f"study.angle_{name}.{source}.{m}", v["value"], v["low"], v["high"],
+                        b["n"], chapter=chapter, source=made,
+                        protocol=f"{name} principal angle (degrees) over {b['pairs']} pairs of "
+                                 f"identities; random: {v['random']:.1f}; bootstrap over identities")
+            if "c" in claims:
+                c = transfer(rows, source, m)
+                entries[f"study.monotonic.{source}.{m}"] = results.record(
+                    f"study.monotonic.{source}.{m}", c["mean"], c["low"], c["high"], c["n"],
+                    chapter=chapter, source=made,
+                    protocol=f"mean monotonic fraction of each identity's direction (robust PCA, "
+                             f"released rule) on {c['n_targets']} held-out faces; bootstrap")
+    return entries
+
+
+def summary_lines(out=study.TABLE) -> list[str]:
+    """The claims as printed lines, for the command line."""
+    rows = load(out)
+    bar = null_bar(rows)
+    lines = [f"{len(rows)} rows, world version {rows[0]['world_version']}",
+             "(a) null bars (99th percentile of top-4 energy): " + ", ".join(
+                 f"{k} {v['percentile']:.3f} (n={v['n']})" for k, v in bar["nulls"].items())]
+    for source in study.ANCHOR_SOURCES:
+        for m in motions_of(rows, source):
+            a = low_rank(rows, source, m)
+            c = transfer(rows, source, m)
+            line = (f"{source:6s} {m:12s} n={a['n']:2d}  energy {a['mean']:.3f} "
+                    f"({a['low']:.3f}–{a['high']:.3f}), above nulls {a['above']}/{a['n']};  "
+                    f"monotonic {c['mean']:.0%} ({c['low']:.0%}–{c['high']:.0%}), "
+                    f"≥90 %: {c['good']}/{c['n']}")
+            if a["n"] >= 2:
+                b = shared_subspace(out, rows, source, m)
+                line += (f";  angles first {b['first']['value']:.1f}° mean {b['mean']['value']:.1f}°"
+                         f" (random {b['mean']['random']:.1f}°, other micromotions "
+                         f"{b['other_micromotion_mean']:.1f}°)")
+            lines.append(line)
+    return lines

@@ -1,0 +1,173 @@
+"""The study runner (#27): tasks, the table's provenance and resume, the Ray engine surviving a
+killed worker, the statistics, and the committed table against the shipped world."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from helpers import stability, study, study_stats
+
+
+def tiny(sources=("random", "matched"), identities=2, **kw):
+    return study.grid(identities, ["smile"], sources, steps=2, n_targets=4, **kw)
+
+
+# --------------------------------------------------------------------------- tasks and table
+def test_grid_keys_are_unique_stable_and_bad_tasks_are_refused():
+    tasks = study.grid(3, ["smile", "yaw"], study.SOURCES)
+    keys = [t.key for t in tasks]
+    assert len(keys) == len(set(keys)) == 3 * (2 * 3 + 1 + 2 + 2)   # 3 anchor, random, irrelevant×2, matched
+    assert study.Task("text", "smile", 0).key == study.Task("text", "smile", 0).key
+    assert study.Task("text", "smile", 0).key != study.Task("text", "smile", 0, steps=41).key
+    with pytest.raises(ValueError, match="unknown source"):
+        study.Task("dreams", "smile", 0).validate()
+    with pytest.raises(ValueError, match="unknown micromotion"):
+        study.Task("text", "glasses", 0).validate()
+    assert study.main(["run", "--sources", "dreams", "--out", "/nonexistent/x"]) == 2
+
+
+def test_local_study_records_provenance_and_resumes_without_duplicates(world, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "table"
+    tasks = tiny(("text", "random"), identities=1)
+    report = study.run(tasks, out, world=world, progress=False)
+    assert report == {"done": 2, "skipped": 0, "failed": []}
+    rows = study.read_rows(out)
+    assert [r["key"] for r in rows] == [t.key for t in tasks]
+    assert all(r["world_version"] == study.world_version() for r in rows)
+    assert json.loads(rows[0]["world_files"]) == study.world_files()
+    text = next(r for r in rows if r["source"] == "text")
+    assert 0 <= text["monotonic_rpca_released"] <= 4 and 0 < text["energy"] <= 1
+    assert study.load_basis(out, text["key"]).shape == (4, world.num_ws * world.style_dim)
+    with open(out / "rows.csv", "a") as f:           # a kill in the middle of a line
+        f.write("text.smile.9.deadbeef,text,smi")
+    assert study.finished(out) == {t.key for t in tasks}
+    more = tiny(("random",), identities=2)
+    report = study.run(more, out, world=world, progress=False)
+    assert report["done"] == 1 and report["skipped"] == 1
+    keys = [r["key"] for r in study.read_rows(out)]
+    assert len(keys) == len(set(keys)) == 3
+
+
+def test_a_table_of_another_world_version_is_refused(world, tmp_path):
+    out = tmp_path / "table"
+    task = study.Task("random", "-", 0)
+    study.append_row(out, task, {"energy": 0.5, "energy_rpca": 0.9, "seconds": 1.0}, None,
+                     {"commit": "x", "world_version": "oldversion12", "world_files": "{}",
+                      "protocol": "p"})
+    with pytest.raises(ValueError, match="another world version"):
+        study.run([study.Task("random", "-", 1)], out, world=world, progress=False)
+    with pytest.raises(ValueError, match="another world version"):
+        study_stats.load(out)
+
+
+def test_the_study_refuses_a_planted_link(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "table").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="symbolic link"):
+        study.run(tiny(), tmp_path / "table", progress=False)
+
+
+def test_ray_engine_loses_and_duplicates_nothing_when_a_worker_is_killed(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path / "cache"))
+    out, marker = tmp_path / "table", tmp_path / "killed"
+    tasks = tiny()
+    victim = tasks[-1]                     # a matched task: dies after its anchors are made
+    monkeypatch.setenv(study.FAULT, f"{victim.key}:{marker}")
+    report = study.run(tasks, out, engine="ray", workers=2, progress=False)
+    assert marker.exists(), "the fault was never injected: the test proves nothing"
+    assert report["failed"] == [] and report["done"] == len(tasks)
+    keys = [r["key"] for r in study.read_rows(out)]
+    assert sorted(keys) == sorted(t.key for t in tasks)
+    again = study.run(tasks, out, engine="ray", workers=2, progress=False)
+    assert again == {"done": 0, "skipped": len(tasks), "failed": []}
+    with open(out / "rows.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(tasks)
+
+
+# --------------------------------------------------------------------------- statistics
+def _fake_table(out, n=6, seed=0):
+    """Rows whose answers are known: smile's subspaces identical across identities, yaw's random;
+    smile's energy above every null, yaw's below."""
+    rng = np.random.RandomState(seed)
+    shared = np.linalg.qr(rng.randn(40, 4))[0].T
+    prov = {"commit": "x", "world_version": study.world_version(), "world_files": "{}",
+            "protocol": "p"}
+    for i in range(n):
+        for source, energy in (("random", 0.5 + 0.01 * i), ("matched", 0.6),
+                               ("irrelevant", 0.55)):
+            study.append_row(out, study.Task(source, "-" if source == "random" else
+                                             ("glasses" if source == "irrelevant" else "smile"),
+                                             i), {"energy": energy, "energy_rpca": 1.0,
+                                                  "seconds": 0.0}, None, prov)
+        for m, energy, basis in (("smile", 0.9, shared),
+                                 ("yaw", 0.4, np.linalg.qr(rng.randn(40, 4))[0].T)):
+            row = {"energy": energy, "energy_rpca": 1.0, "seconds": 0.0}
+            for name in ("rpca_released", "pca_released", "rpca_principal"):
+                row |= {f"monotonic_{name}": 100 if m == "smile" else 10 * i,
+                        f"slope_{name}": 0.3, f"drift_{name}": 0.1, f"effect_{name}": 0.3}
+            study.append_row(out, study.Task("text", m, i), row, basis.astype(np.float16), prov)
+
+
+def test_statistics_on_a_table_with_known_answers(tmp_path):
+    out = tmp_path / "table"
+    _fake_table(out)
+    rows = study_stats.load(out)
+    bar = study_stats.null_bar(rows)
+    assert bar["bar"] == pytest.approx(0.6) and bar["nulls"]["random"]["n"] == 6
+    a_smile = study_stats.low_rank(rows, "text", "smile")
+    a_yaw = study_stats.low_rank(rows, "text", "yaw")
+    assert a_smile["above"] == 6 and a_yaw["above"] == 0 and a_smile["n"] == 6
+    b_smile = study_stats.shared_subspace(out, rows, "text", "smile")
+    b_yaw = study_stats.shared_subspace(out, rows, "text", "yaw")
+    assert b_smile["pairs"] == 15 and b_smile["mean"]["value"] < 1.0   # one subspace (float16)
+    assert b_yaw["mean"]["value"] > 40 and b_smile["other_micromotion_mean"] > 40
+    c_smile = study_stats.transfer(rows, "text", "smile")
+    c_yaw = study_stats.transfer(rows, "text", "yaw")
+    assert c_smile["mean"] == 1 and c_smile["good"] == 6
+    assert c_yaw["mean"] == pytest.approx(np.mean([0.1 * i for i in range(6)]))
+    assert c_yaw["low"] <= c_yaw["mean"] <= c_yaw["high"] and c_yaw["good"] == 0
+    lines = study_stats.summary_lines(out)
+    assert any(line.startswith("text   smile") for line in lines)
+
+
+# --------------------------------------------------------------------------- the committed table
+def _committed():
+    if not (study.TABLE / "rows.csv").is_file():
+        pytest.skip("no committed study table yet")
+    return study_stats.load(study.TABLE)
+
+
+def test_the_committed_table_is_of_the_shipped_world_and_complete_per_row():
+    rows = _committed()
+    assert all(r["world_version"] == study.world_version() for r in rows)
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys))
+    for r in rows:
+        if r["source"] in study.ANCHOR_SOURCES:
+            assert study.load_basis(study.TABLE, r["key"]).shape[0] == int(r["rank"])
+
+
+def test_committed_rows_recompute_by_their_key(world):
+    rows = _committed()
+    by_source = {}
+    for r in rows:
+        by_source.setdefault(r["source"], r)
+    for source in ("random", "matched", "text"):
+        if source not in by_source:
+            continue
+        r = by_source[source]
+        task = study.Task(r["source"], r["motion"], int(r["identity"]), int(r["seed"]),
+                          int(r["steps"]), int(r["clip_steps"]), int(r["rank"]),
+                          int(r["n_targets"]), int(r["target_seed"]))
+        assert task.key == r["key"]
+        row, _ = study.compute(task, world)
+        assert row["energy"] == pytest.approx(r["energy"], abs=1e-3)
+        if source == "text":       # how far 1e-6 nudges of the start code move the fraction
+            base = stability.load_table()["rows"][task.motion]
+            spread = max(abs(m - base["base_monotonic"]) for m in base["nudged_monotonic"])
+            tolerance = max(spread, 0.02) * task.n_targets
+            assert abs(row["monotonic_rpca_released"] - r["monotonic_rpca_released"]) <= tolerance
