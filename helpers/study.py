@@ -167,8 +167,9 @@ def _clip_anchors(world, task: Task, n_frames: int = 7):
     return video_anchors(world, frames, steps=task.clip_steps, progress=False)
 
 
-def compute(task: Task, world=None) -> tuple[dict, np.ndarray | None]:
-    """Run one task → (its row, its rank-``rank`` subspace [rank, features] or None for nulls)."""
+def compute(task: Task, world=None, methods=METHODS) -> tuple[dict, np.ndarray | None]:
+    """Run one task → (its row, its rank-``rank`` subspace [rank, features] or None for nulls);
+    ``methods``: the (decomposition, rule) pairs to score (a test remakes fewer)."""
     import torch
     from . import decomposition, evaluation, subspaces
     world = _world() if world is None else world
@@ -183,7 +184,7 @@ def compute(task: Task, world=None) -> tuple[dict, np.ndarray | None]:
     if task.source in ANCHOR_SOURCES:
         basis = subspaces.basis(D, task.rank).astype(np.float16)
         targets = world.sample_wplus(task.n_targets, seed=task.target_seed)
-        for method, rule in METHODS:
+        for method, rule in methods:
             d = decomposition.direction_from_anchors(a, method=method, rank=task.rank, rule=rule)
             s = evaluation.judged_score(world, targets, d.to(torch.float32), task.motion)
             name = f"{method}_{'released' if rule == 'last_minus_first' else rule}"

@@ -211,3 +211,45 @@ def summary_lines(out=study.TABLE) -> list[str]:
                          f"{b['other_micromotion_mean']:.1f}°)")
             lines.append(line)
     return lines
+
+
+def table_for(world, out=study.TABLE) -> list[dict] | None:
+    """The committed table's rows if they were made with ``world``'s own files (the synthfaces
+    world as shipped), else None: another world has no table."""
+    if not (Path(out) / "rows.csv").is_file():
+        return None
+    if world.info.get("weights_sha256") != study.world_files().get("synthfaces_g.pt"):
+        return None
+    return load(out)
+
+
+def claim_table(rows, claim: str, out=study.TABLE) -> dict:
+    """One claim over every source and micromotion of the table, formatted for
+    :func:`helpers.tables.table` (rows: "source / micromotion")."""
+    table = {}
+    for source in study.ANCHOR_SOURCES:
+        for m in motions_of(rows, source):
+            if claim == "a":
+                a = low_rank(rows, source, m)
+                table[f"{source} / {m}"] = {
+                    "identities": a["n"], "top-4 energy": f"{a['mean']:.3f} "
+                    f"({a['low']:.3f}–{a['high']:.3f})",
+                    "above every null": "{} of {} ({:.0%}–{:.0%})".format(
+                        a["above"], a["n"], *a["above_interval"])}
+            elif claim == "b" and len(_select(rows, source, m)) >= 2:
+                b = shared_subspace(out, rows, source, m)
+                f, mean = b["first"], b["mean"]
+                table[f"{source} / {m}"] = {
+                    "pairs": b["pairs"],
+                    "first angle": f"{f['value']:.1f}° ({f['low']:.1f}–{f['high']:.1f})",
+                    "mean angle": f"{mean['value']:.1f}° ({mean['low']:.1f}–{mean['high']:.1f})",
+                    "other micromotions": f"{b['other_micromotion_mean']:.1f}°",
+                    "random (first / mean)": f"{f['random']:.1f}° / {mean['random']:.1f}°"}
+            elif claim == "c":
+                c = transfer(rows, source, m)
+                table[f"{source} / {m}"] = {
+                    "identities": c["n"], "mean monotonic": f"{c['mean']:.0%} "
+                    f"({c['low']:.0%}–{c['high']:.0%})",
+                    "directions ≥ 90 %": "{} of {} ({:.0%}–{:.0%})".format(
+                        c["good"], c["n"], *c["good_interval"])}
+    return table
