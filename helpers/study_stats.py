@@ -129,7 +129,8 @@ def shared_subspace(out, rows, source: str, motion: str, seed: int = 0) -> dict:
                                 ("mean", lambda a: a.mean(), null.mean(1))):
         value, low, high = _identity_bootstrap(angles, len(own), which, seed=seed)
         out_row[name] = {"value": value, "low": low, "high": high, "random": float(random.mean()),
-                         "random_5th": float(np.percentile(random, 5))}
+                         "random_5th": float(np.percentile(random, 5)),
+                         "random_95th": float(np.percentile(random, 95)), "trials": len(random)}
     out_row["other_micromotion_mean"] = float(np.mean(other_angles)) if other_angles else float("nan")
     return out_row
 
@@ -174,6 +175,12 @@ def record(out=study.TABLE, chapter: str = "study", claims=("a", "b", "c")) -> d
                 b = shared_subspace(out, rows, source, m)
                 for name in ("first", "mean"):
                     v = b[name]
+                    entries[f"study.angle_random.{name}"] = results.record(
+                        f"study.angle_random.{name}", v["random"], v["random_5th"],
+                        v["random_95th"], v["trials"], chapter=chapter,
+                        source="subspaces.random_angles",
+                        protocol=f"{name} principal angle between random rank-4 subspaces of "
+                                 f"the same space: mean, 5th–95th percentile")
                     entries[f"study.angle_{name}.{source}.{m}"] = results.record(
                         f"study.angle_{name}.{source}.{m}", v["value"], v["low"], v["high"],
                         b["n"], chapter=chapter, source=made,
