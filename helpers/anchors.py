@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .device import batch_gradient
+from .device import Chunks, batch_gradient
 from .files import atomic_write
 from .progress import bar
 
@@ -109,10 +109,14 @@ def optimise_guided(world, starts: torch.Tensor, guide, steps: int = 40, lr: flo
     oracle anchors). The same schedule, regularisers and batching as :func:`optimise_prompts`."""
     g = world.generator
     w0 = starts.detach().to(world.device)
-    with torch.no_grad():
-        reference = g.synthesis(w0)
-        if id_lambda:
-            reference = world.identity_embedding(reference)
+    chunks = Chunks(world.device)            # on a GPU: as many codes at once as memory holds
+
+    @torch.no_grad()
+    def reference_of(rows):
+        images = g.synthesis(w0[rows])
+        return world.identity_embedding(images) if id_lambda else images
+
+    reference = torch.cat(Chunks(world.device).map(reference_of, len(w0)))
 
     def loss_of(codes, rows):               # per code: the losses of different codes never mix
         images = g.synthesis(codes)
@@ -126,7 +130,7 @@ def optimise_guided(world, starts: torch.Tensor, guide, steps: int = 40, lr: flo
     for step in bar(range(steps), desc=desc, enabled=progress):
         for group in opt.param_groups:
             group["lr"] = styleclip_lr(step / steps, lr)
-        ws.grad = batch_gradient(loss_of, ws)
+        ws.grad = batch_gradient(loss_of, ws, chunks)
         opt.step()
     return ws.detach()
 

@@ -388,13 +388,6 @@ def _warning_line(message, category, filename, lineno, line=None) -> str:
     return f"micromotion: warning: {shown(_one_line(message))}\n"
 
 
-def _is_out_of_memory(err: BaseException) -> bool:
-    """torch reports a failed allocation as a RuntimeError (CPU) or OutOfMemoryError (GPU)."""
-    text = str(err).lower()
-    return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or (
-        isinstance(err, RuntimeError) and ("out of memory" in text or "allocate" in text))
-
-
 def _weights_line(err) -> str:
     """A failed download as one line: a plain first sentence, then only what the user can act on."""
     text = str(err)
@@ -429,7 +422,8 @@ def main(argv=None) -> int:
     except ImportError as err:
         return error(f"a package is missing ({_one_line(err)})")
     except (MemoryError, RuntimeError) as err:
-        if not _is_out_of_memory(err):
+        from .device import is_out_of_memory
+        if not is_out_of_memory(err):
             raise
         return error("out of memory; use smaller or fewer images, fewer --frames (or --device cpu when "
                      "a GPU is full)")

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .device import Chunks, batch_gradient
 from .progress import bar
 
 
@@ -49,7 +50,8 @@ def spread_penalty(ws: torch.Tensor) -> torch.Tensor:
 def invert(world, images: torch.Tensor, init: torch.Tensor | None = None, steps: int = 300,
            lr: float = 0.03, spread_weight: float = 0.0, feature_fn: Callable | None = None,
            feature_weight: float = 1.0, progress: bool = True) -> InversionResult:
-    """Optimise W+ codes for a batch of images (all at once; each code only sees its own image).
+    """Optimise W+ codes for a batch of images (all at once, or on a GPU in chunks that fit its
+    memory: :class:`helpers.device.Chunks`; each code only sees its own image).
 
     ``init``: starting codes [n, num_ws, d] (default: the average code). ``feature_fn`` maps images
     to features compared with MSE (e.g. the synthfaces meter's features); ``spread_weight`` pulls
@@ -62,26 +64,42 @@ def invert(world, images: torch.Tensor, init: torch.Tensor | None = None, steps:
         init = world.latent_avg.reshape(1, 1, -1).expand(n, world.num_ws, -1)
     ws = init.detach().clone().to(world.device).requires_grad_(True)
     opt = torch.optim.Adam([ws], lr=lr)
-    target_feat = feature_fn(images).detach() if feature_fn is not None else None
+    chunks = Chunks(world.device)            # on a GPU: as many images at once as memory holds
+    with torch.no_grad():
+        target_feat = (None if feature_fn is None else
+                       torch.cat(chunks.map(lambda rows: feature_fn(images[rows]), n)))
+    pixel = torch.zeros(n, device=world.device)
+
+    def loss_of(codes, rows):               # per image: the images' losses never mix
+        out = g.synthesis(codes)
+        loss = (out - images[rows]).pow(2).mean([1, 2, 3])
+        pixel[rows] = loss.detach()
+        if target_feat is not None:
+            loss = loss + feature_weight * (feature_fn(out) - target_feat[rows]).pow(2).mean(1)
+        if spread_weight:
+            loss = loss + spread_weight * spread_penalty(codes)
+        return loss
+
     history = []
     for step in bar(range(steps), desc="inverting", enabled=progress):
         # cosine decay keeps the last steps small, as in the StyleGAN2 projector
         for group in opt.param_groups:
             group["lr"] = lr * 0.5 * (1 + torch.cos(torch.tensor(step / steps * torch.pi))).item()
-        out = g.synthesis(ws)
-        pixel = (out - images).pow(2).mean([1, 2, 3])
-        loss = pixel.sum()
-        if target_feat is not None:
-            loss = loss + feature_weight * (feature_fn(out) - target_feat).pow(2).mean(1).sum()
-        if spread_weight:
-            loss = loss + spread_weight * spread_penalty(ws).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if chunks.active:
+            ws.grad = batch_gradient(loss_of, ws, chunks)
+        else:                                # one batch, one backward pass (the CPU's path)
+            opt.zero_grad(set_to_none=True)
+            loss_of(ws, slice(None)).sum().backward()
         opt.step()
-        history.append(pixel.detach().mean().item())
-    with torch.no_grad():
-        final = (g.synthesis(ws) - images).pow(2).mean([1, 2, 3])
+        history.append(pixel.mean().item())
+
+    @torch.no_grad()
+    def final_of(rows):
+        return (g.synthesis(ws[rows]) - images[rows]).pow(2).mean([1, 2, 3])
+
+    final = torch.cat(chunks.map(final_of, n))
     return InversionResult(ws.detach(), final.cpu(), history)
+
 
 
 @torch.no_grad()
