@@ -36,8 +36,8 @@ def install_source() -> str:
     # path (an editable install is seen by new processes only). `clip` comes from clip-anytorch
     # (`pip install clip` is an unrelated tool). Each step is checked: a failed clone or install
     # stops here with git's or pip's own words, not later as "No module named 'helpers'".
-    return ("# On Colab: fetch this book (its code and the synthfaces weights in data/) and install it;\n"
-            "# elsewhere it is already installed and this cell does nothing.\n"
+    return ("# On Colab: fetch this book (its code and the synthfaces weights in data/) and\n"
+            "# install it; elsewhere it is already installed and this cell does nothing.\n"
             "import subprocess, sys\n"
             'if "google.colab" in sys.modules:\n'
             f'    book = "{COLAB_CLONE}"\n'
@@ -49,8 +49,9 @@ def install_source() -> str:
             '                         "clip-anytorch"]):\n'
             "        done = subprocess.run(step, capture_output=True, text=True)\n"
             "        if done.returncode != 0:\n"
-            '            raise RuntimeError(f"{\' \'.join(step[:4])} … failed:\\n{done.stderr.strip()}\\n"\n'
-            '                               "Check the network (and the URL), then run this cell again.")\n'
+            "            raise RuntimeError(\n"
+            '                f"{\' \'.join(step[:4])} … failed:\\n{done.stderr.strip()}\\n"\n'
+            '                "Check the network (and the URL), then run this cell again.")\n'
             "    sys.path.insert(0, book)")
 
 

@@ -106,3 +106,16 @@ def test_a_failed_clone_stops_the_install_cell_with_gits_words(tmp_path, monkeyp
     with pytest.raises(RuntimeError, match=r"(?s)git clone -q --depth … failed:.*no-such-repo.*run this cell again"):
         exec(code, {})
     assert pips == [] and not (clone / "data").exists()
+
+
+def test_every_code_line_of_every_chapter_fits_the_site():
+    """The site cuts code lines past 88 columns; every chapter's code, the install cell included,
+    stays within them."""
+    long = []
+    for path in sorted((BADGES.parents[1] / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            long += [f"{path.name}: {line}" for line in source.splitlines() if len(line) > 88]
+    assert not long, "\n".join(long)
