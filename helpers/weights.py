@@ -36,7 +36,7 @@ from .progress import bar as progress_bar
 __all__ = [
     "WeightSpec", "WeightsError", "UnknownWeightsError", "UnverifiedWeightsWarning",
     "cache_dir", "register", "get_spec", "names", "sha256_file", "verify_file",
-    "cached_path", "fetch", "info",
+    "cached_path", "fetch", "info", "FILES_ENV", "user_files", "colab_drive_cache",
 ]
 
 CACHE_ENV = "MICROMOTION_CACHE"
@@ -342,8 +342,9 @@ def _download(url: str, spec: WeightSpec, folder: Path, *, progress: bool,
 
 
 def _how_to_place(spec: WeightSpec, target: Path) -> str:
-    where = spec.source or (spec.urls[0] if spec.urls else "its original publisher")
-    lines = [f"To place the file by hand: download it from {where}", f"  and save it as {target}"]
+    where = (" or ".join(spec.urls) if spec.urls else spec.source or "its original publisher")
+    lines = [f"To place the file by hand: download it from {where}", f"  and save it as {target}",
+             f"  (or use a copy you have: {FILES_ENV}='{spec.name}=/path/to/{spec.filename}')"]
     if spec.sha256 is not None:
         size = f" ({spec.size:,} bytes)" if spec.size is not None else ""
         lines.append(f"  Its sha256 must be {spec.sha256}{size}. Then call fetch({spec.name!r}) again.")
@@ -359,6 +360,54 @@ def _warn_unverified(spec: WeightSpec, target: Path, digest: str) -> None:
                   UnverifiedWeightsWarning, stacklevel=3)
 
 
+FILES_ENV = "MICROMOTION_WEIGHTS_FILES"   # "name=path,name=path": your own copies of entries
+
+
+def user_files() -> dict[str, Path]:
+    """The files a user supplied for registry entries, ``$MICROMOTION_WEIGHTS_FILES`` read as
+    ``name=path`` pairs separated by commas (e.g. a self-converted StyleGAN2 checkpoint)."""
+    out = {}
+    for item in filter(None, (x.strip() for x in os.environ.get(FILES_ENV, "").split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise WeightsError(f"{FILES_ENV} must read 'name=path[,name=path]', got {item!r}")
+        get_spec(name.strip())                                 # an unknown name is refused here
+        out[name.strip()] = Path(path.strip()).expanduser()
+    return out
+
+
+def _user_file(spec: WeightSpec) -> Path | None:
+    """The user's own file for ``spec``, hashed; a warning records the hash when it is not the
+    registered one (or none is registered). The file is used where it is, never copied."""
+    path = user_files().get(spec.name)
+    if path is None:
+        return None
+    if not path.is_file():
+        raise WeightsError(f"{FILES_ENV} names {path} for {spec.name!r}, but there is no such file")
+    digest = sha256_file(path)
+    if digest != spec.sha256:
+        expected = f"not the registered {spec.sha256}" if spec.sha256 else "none is published"
+        warnings.warn(f"weights {spec.name!r}: using your file {path} (from {FILES_ENV}) with sha256 "
+                      f"{digest} ({expected}); results may differ from the book's",
+                      UnverifiedWeightsWarning, stacklevel=3)
+    return path
+
+
+def colab_drive_cache(folder: str = "micromotion-cache") -> Path:
+    """On Colab: mount Google Drive and keep the weights cache in ``MyDrive/folder``, so the ~2 GB
+    of downloads survive a runtime reset. Sets ``$MICROMOTION_CACHE`` for this process."""
+    try:
+        from google.colab import drive
+    except ImportError:
+        raise WeightsError("colab_drive_cache works on Colab only; elsewhere set "
+                           f"{CACHE_ENV} to any folder") from None
+    drive.mount("/content/drive")
+    path = Path("/content/drive/MyDrive") / folder
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ[CACHE_ENV] = str(path)
+    return path
+
+
 def fetch(name_or_spec: str | WeightSpec, *, cache=None, progress: bool = True,
           allow_unverified: bool = False, timeout: float = DEFAULT_TIMEOUT) -> Path:
     """Path of the verified weights file, downloading it into the cache if needed.
@@ -370,9 +419,15 @@ def fetch(name_or_spec: str | WeightSpec, *, cache=None, progress: bool = True,
     half-written or wrong file. For a spec without a sha256 nothing is downloaded unless
     ``allow_unverified=True``; the computed hash is then reported and recorded.
 
+    A file the user supplied through ``$MICROMOTION_WEIGHTS_FILES`` is used instead, with a warning
+    recording its hash when it is not the registered one.
+
     Raises ``WeightsError`` naming each URL tried and what happened, and how to place the file by hand.
     """
     spec = get_spec(name_or_spec)
+    own = _user_file(spec)
+    if own is not None:
+        return own
     target = _target(spec, cache)
     state, why_not = _cache_state(spec, target)
     if state == "ok":

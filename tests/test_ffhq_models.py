@@ -273,3 +273,27 @@ def test_arcface_loads_a_legacy_state_dict_and_embeds(tmp_path):
     with pytest.raises(ValueError, match=r"missing keys \['output_layer\.3\.weight'\]"):
         load_arcface(path)
     path.unlink()
+
+
+def test_the_ffhq_world_falls_back_to_e4e_when_restyle_cannot_be_fetched(e4e, tmp_path,
+                                                                         monkeypatch):
+    """No ReStyle mirror answers: the encoder is e4e (verified hash), with a warning saying so."""
+    import helpers.weights
+    from helpers.worlds.ffhq import world as ffhq_world
+    from ffhq_fakes import SMALL_CONFIG, generator_checkpoint
+    e4e_path, _, decoder = e4e
+    torch.save(generator_checkpoint(decoder), tmp_path / "g.pt")
+    asked = []
+
+    def fetch(name, *, allow_unverified=False, **kw):
+        asked.append(name)
+        if name == "restyle-psp-ffhq":
+            raise helpers.weights.WeightsError("Could not fetch weights 'restyle-psp-ffhq'")
+        return {"stylegan2-ffhq": tmp_path / "g.pt", "e4e-ffhq": e4e_path}[name]
+
+    monkeypatch.setattr(helpers.weights, "fetch", fetch)
+    world = ffhq_world.load("cpu", config=SMALL_CONFIG, encoder_input=ENCODER_INPUT)
+    with pytest.warns(RuntimeWarning, match="e4e encoder stands in"):
+        encoder = world.encoder
+    assert isinstance(encoder.encoder, Encoder4Editing)
+    assert asked == ["stylegan2-ffhq", "restyle-psp-ffhq", "e4e-ffhq"]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -346,3 +347,43 @@ def test_import_is_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.split() == ["False", "False"]
+
+
+# --- your own files, a cache on Drive -------------------------------------------------------------
+
+def test_a_users_own_file_is_used_where_it_is_with_its_hash_recorded(tmp_path, monkeypatch):
+    mine = tmp_path / "self-converted.pt"
+    mine.write_bytes(OTHER)
+    s = spec("http://127.0.0.1:9/never-asked.bin")
+    with weights_registered(s):
+        monkeypatch.setenv(weights.FILES_ENV, f"toy={mine}")
+        with pytest.warns(weights.UnverifiedWeightsWarning, match=hashlib.sha256(OTHER).hexdigest()):
+            assert fetch(s, tmp_path / "cache") == mine
+        assert listing(tmp_path / "cache") == []                 # nothing copied, nothing fetched
+        mine.write_bytes(GOOD)                                   # the registered file: no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert fetch(s, tmp_path / "cache") == mine
+        monkeypatch.setenv(weights.FILES_ENV, f"toy={tmp_path / 'absent.pt'}")
+        with pytest.raises(weights.WeightsError, match="no such file"):
+            fetch(s, tmp_path / "cache")
+        monkeypatch.setenv(weights.FILES_ENV, "toy")
+        with pytest.raises(weights.WeightsError, match="name=path"):
+            fetch(s, tmp_path / "cache")
+        monkeypatch.setenv(weights.FILES_ENV, f"nosuchmodel={mine}")
+        with pytest.raises(weights.UnknownWeightsError):
+            fetch(s, tmp_path / "cache")
+
+
+def test_the_hand_placement_message_lists_every_mirror_and_the_own_file_option(dead_url, tmp_path):
+    s = spec(dead_url, dead_url.replace("good", "other"))
+    with pytest.raises(weights.WeightsError) as err:
+        fetch(s, tmp_path)
+    text = str(err.value)
+    assert dead_url in text and dead_url.replace("good", "other") in text
+    assert weights.FILES_ENV in text
+
+
+def test_the_drive_cache_is_for_colab_only():
+    with pytest.raises(weights.WeightsError, match="Colab only"):
+        weights.colab_drive_cache()

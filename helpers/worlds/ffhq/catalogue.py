@@ -35,6 +35,9 @@ register(WeightSpec(
     urls=(
         "https://drive.usercontent.google.com/download?id=1sw6I2lRIB0MpuJkpc8F5BJiSZrc0hjfE"
         "&export=download&confirm=t",
+        # the paper's README links its own copy; a file from either has no hash to check
+        "https://drive.usercontent.google.com/download?id=1r5KSlQhf93fUllwqid80p4fxlzdR5A3f"
+        "&export=download&confirm=t",
     ),
     sha256=None,
     size=None,
@@ -46,8 +49,9 @@ register(WeightSpec(
     source="https://github.com/yuval-alaluf/restyle-encoder#pretrained-models "
            "(Google Drive file 1sw6I2lRIB0MpuJkpc8F5BJiSZrc0hjfE)",
     notes="No hub mirror with a published sha256 was found, so the download must be accepted with "
-          "allow_unverified=True. The paper's README links its own Drive copy "
-          "(1r5KSlQhf93fUllwqid80p4fxlzdR5A3f).",
+          "allow_unverified=True (a warning records the hash). The second URL is the paper's own "
+          "Drive copy (its README). When neither can be fetched the ffhq world falls back to e4e, "
+          "whose hash is verified.",
 ))
 
 register(WeightSpec(

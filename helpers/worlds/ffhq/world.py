@@ -51,11 +51,19 @@ def load(dev, config: dict | None = None, encoder_input: int | None = None) -> W
     generator = load_generator(path, config=config, device=dev)
 
     def encoder():
-        from ...weights import fetch       # looked up at call time: tests replace it
+        import warnings
+        from ...weights import WeightsError, fetch   # looked up at call time: tests replace it
         from . import load_encoder
-        # ReStyle-pSp has no published sha256: the download is accepted, hashed and recorded
-        return load_encoder(fetch("restyle-psp-ffhq", allow_unverified=True), dev,
-                            decoder_config=config, input_size=encoder_input)
+        # ReStyle-pSp, the paper's inverter, has no published sha256: the download is accepted,
+        # hashed and recorded. Where no mirror can be fetched, e4e (hash verified) stands in.
+        try:
+            path = fetch("restyle-psp-ffhq", allow_unverified=True)
+        except WeightsError as err:
+            warnings.warn("ReStyle-pSp could not be fetched, so the e4e encoder stands in (its "
+                          f"hash is verified; inversions differ from the paper's): {err}",
+                          RuntimeWarning, stacklevel=2)
+            path = fetch("e4e-ffhq")
+        return load_encoder(path, dev, decoder_config=config, input_size=encoder_input)
 
     def identity_model():
         from ...weights import fetch
