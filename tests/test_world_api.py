@@ -239,3 +239,16 @@ def test_encoder_training_continues_from_an_export(tmp_path):
         train_encoder.main(["--resume", "--from-export", str(first), *common])
     with pytest.raises(SystemExit, match="no exported encoder"):
         train_encoder.main(["--from-export", str(tmp_path / "none.pt"), *common])
+
+
+def test_the_papers_start_code_draws_z_as_the_released_code_does(world):
+    """StyleCLIP: torch.manual_seed(seed), then torch.randn(1, 512) on the CPU; truncation ψ."""
+    torch.manual_seed(1)
+    z = torch.randn(1, world.style_dim)
+    with torch.no_grad():
+        w = world.generator.mapping(z)
+    expected = world.latent_avg + 0.7 * (w - world.latent_avg)
+    code = world.paper_start_code(1)
+    assert code.shape == (1, world.num_ws, world.style_dim)
+    torch.testing.assert_close(code[0, 0], expected[0])
+    assert not torch.allclose(code, world.paper_start_code(2))

@@ -134,6 +134,20 @@ class World:
         """Like :meth:`sample_w`, broadcast to W+ [n, num_ws, style_dim]."""
         return self.generator.to_wplus(self.sample_w(n, seed, truncation)).clone()
 
+    def paper_start_code(self, seed: int = 1, truncation: float | None = None):
+        """The released code's start code for ``seed``, as far as it can be reproduced → W+
+        [1, num_ws, style_dim]. Its ``z`` is exact: StyleCLIP draws ``torch.randn(1, 512)`` on the
+        CPU after ``torch.manual_seed(seed)``, the same on every device. Its truncation centre is
+        not: the code truncates toward ``mean_latent(4096)``, drawn on the GPU (another average on
+        every device), so this uses the checkpoint's ``latent_avg``, as :meth:`sample_w` does."""
+        import torch
+        z = torch.randn(1, self.style_dim, generator=torch.Generator().manual_seed(seed))
+        psi = self.truncation if truncation is None else truncation
+        with torch.no_grad():
+            w = self.generator.mapping(z.to(self.device))
+            w = self.latent_avg + psi * (w - self.latent_avg)
+        return self.generator.to_wplus(w).clone()
+
     def synthesize(self, ws, batch: int = 16, noise_mode: str = "const"):
         """W or W+ codes → images [n, 3, res, res] in [-1, 1] (clamped), rendered in batches."""
         import torch
