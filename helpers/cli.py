@@ -127,8 +127,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="edit through these W+ entries only: coarse, middle, fine, or entries/ranges such as "
                         "0-3,8, comma-separated (default: all; chapter 9 measures which layers carry each motion)")
     e.add_argument("--align", action="store_true", help="FFHQ-align real photos first (needs dlib-bin)")
-    e.add_argument("--steps", type=int, default=200,
-                   help="inversion steps, after the encoder's guess (0: the encoder alone; default 200)")
+    e.add_argument("--steps", type=int, default=None,
+                   help="inversion steps after the encoder's guess (0: the encoder alone; default "
+                        "200 on synthfaces, 0 on ffhq: ReStyle's output alone, as the paper)")
     e.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda…")
     return p
 
@@ -313,7 +314,7 @@ def cmd_edit(args) -> int:
                         "(or make a direction file with `micromotion direction --template`)")
     if args.frames < 2:
         raise UserError(f"--frames must be at least 2, got {args.frames}")
-    if args.steps < 0:
+    if args.steps is not None and args.steps < 0:
         raise UserError(f"--steps must be 0 or more, got {args.steps}")
     _check_alpha(args.alpha)
     _check_device(args.device)
@@ -351,7 +352,9 @@ def cmd_edit(args) -> int:
     alphas = np.linspace(args.alpha[0], args.alpha[1], args.frames)
     # the encoder's guess (where the world has one), then optimisation refinement
     batch = world.preprocess(images)
-    codes = world.invert(batch, refine_steps=args.steps)
+    steps = args.steps if args.steps is not None else (
+        200 if world.refine_steps is None else world.refine_steps)
+    codes = world.invert(batch, refine_steps=steps)
     _warn_unrepresentable(world, files, batch, codes)
     frames = render_edit(world, codes, direction, alphas)
     for path, clip in zip(files, frames):

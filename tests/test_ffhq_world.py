@@ -144,3 +144,9 @@ def test_a_file_that_is_not_clip_is_named(tmp_path):
 def test_clip_is_in_the_registry_with_openais_digest():
     spec = helpers.weights.get_spec("clip-vit-b32")
     assert spec.sha256 in spec.urls[0] and spec.filename == "ViT-B-32.pt"
+
+
+def test_the_ffhq_world_inverts_with_restyle_alone_by_default(world):
+    """The paper's pipeline: ReStyle's output, no refinement, unless asked for."""
+    faces = _faces(world)
+    torch.testing.assert_close(world.invert(faces), world.encode(faces))

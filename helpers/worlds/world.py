@@ -29,8 +29,9 @@ class World:
     def __init__(self, name: str, generator, device, truncation: float = 0.7, meter=None,
                  text_model=None, info: dict | None = None, *, encoder=None, identity_model=None,
                  loaders: dict[str, Callable[[], Any]] | None = None, reconstruction_bound=None,
-                 renderer=None, judge=None):
+                 renderer=None, judge=None, refine_steps: int | None = None):
         self.name, self.generator, self.device = name, generator, device
+        self.refine_steps = refine_steps     # invert's default after the encoder (None: 100)
         self.reconstruction_bound, self.renderer = reconstruction_bound, renderer
         self.truncation, self.meter, self.info = truncation, meter, dict(info or {})
         self.judge = judge
@@ -191,8 +192,9 @@ class World:
     def invert(self, images, refine_steps: int | None = None, **kw):
         """Images → W+ codes [n, num_ws, style_dim]: the encoder's guess, then optimisation.
 
-        ``refine_steps`` of :func:`helpers.inversion.invert` start from :meth:`encode` (default
-        100; 0 returns the encoder's codes). A world without an encoder starts from the average
+        ``refine_steps`` of :func:`helpers.inversion.invert` start from :meth:`encode` (default:
+        the world's ``refine_steps`` — 0 on ffhq, the paper's ReStyle output alone — else 100;
+        0 returns the encoder's codes). A world without an encoder starts from the average
         code (default 300 steps). ``kw`` go to :func:`helpers.inversion.invert` (``lr``,
         ``spread_weight``, ``feature_weight``, ``progress``…); the synthfaces world matches the factor
         meter's features besides pixels unless ``feature_fn=None`` — that keeps the factors (smile,
@@ -202,7 +204,8 @@ class World:
         x = self.preprocess(images)
         init = self.encode(x) if self.encoder is not None else None
         if refine_steps is None:
-            refine_steps = 100 if init is not None else 300
+            refine_steps = (300 if init is None else 100 if self.refine_steps is None
+                            else self.refine_steps)
         if refine_steps < 0:
             raise ValueError(f"refine_steps must be ≥ 0, got {refine_steps}")
         if refine_steps == 0:

@@ -70,7 +70,7 @@ def load(dev, config: dict | None = None, encoder_input: int | None = None) -> W
         from . import load_arcface
         return load_arcface(fetch("arcface-ir-se50"), dev)
 
-    return World("ffhq", generator, dev,
+    return World("ffhq", generator, dev, refine_steps=0,     # the paper: ReStyle's output alone
                  loaders={"encoder": encoder, "identity_model": identity_model,
                           "text_model": lambda: load_clip(dev)},
                  info={"weights": str(path), "weights_sha256": get_spec("stylegan2-ffhq").sha256,
