@@ -96,14 +96,17 @@ def _pair_angles(bases_a, bases_b=None):
 def _identity_bootstrap(angles: dict, n: int, which, resamples: int = 1000, seed: int = 0):
     """Mean of ``which(angles)`` over pairs, and a 95 % interval from resampling identities (pairs
     of a unit with a copy of itself are left out)."""
-    value = float(np.mean([which(a) for a in angles.values()]))
+    table = np.full((n, n), np.nan)
+    for (i, j), a in angles.items():
+        table[i, j] = table[j, i] = which(a)
+    value = float(np.nanmean(table))
     rng, stats = np.random.RandomState(seed), []
+    upper = np.triu(np.ones((n, n), bool), 1)
     for _ in range(resamples):
         pick = rng.randint(0, n, n)
-        v = [which(angles[i, j]) for a, i in enumerate(pick) for j in pick[a + 1:]
-             if (i, j) in angles]
-        if v:
-            stats.append(np.mean(v))
+        sub = table[np.ix_(pick, pick)][upper & (pick[:, None] != pick[None])]
+        if sub.size:
+            stats.append(sub.mean())
     low, high = np.percentile(stats, [2.5, 97.5])
     return value, min(float(low), value), max(float(high), value)
 
