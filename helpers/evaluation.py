@@ -65,15 +65,44 @@ class DirectionScore:
         return self.monotonic, self.slope
 
 
+_READINGS = weakref.WeakKeyDictionary()
+
+
+def unedited_reading(world, codes: torch.Tensor) -> torch.Tensor:
+    """The judge's reading of ``codes`` as they are [n, factors], remembered per world by content:
+    every direction scored on the same targets (or probe) starts from the same frame at α = 0."""
+    from .anchors import cache_key
+    memo = _READINGS.setdefault(world, {})
+    key = cache_key(codes=codes.cpu())
+    if key not in memo:
+        memo[key] = world.measure(world.synthesize(codes))
+    return memo[key]
+
+
+def edit_readings(world, codes: torch.Tensor, direction: torch.Tensor, alphas,
+                  progress: bool = False) -> torch.Tensor:
+    """The judge's reading of every code along ``w + α Δ`` → [n, len(alphas), factors]; a leading
+    α = 0 is read from :func:`unedited_reading` instead of rendered again."""
+    from .transfer import render_edit
+    alphas = [float(a) for a in alphas]
+    rest = alphas[1:] if alphas and alphas[0] == 0.0 else alphas
+    parts = []
+    if rest:
+        frames = render_edit(world, codes, direction, rest, progress=progress)
+        n, t = frames.shape[:2]
+        parts.append(world.measure(frames.reshape(n * t, *frames.shape[2:])).reshape(n, t, -1))
+    if len(rest) < len(alphas):
+        parts.insert(0, unedited_reading(world, codes)[:, None])
+    return torch.cat(parts, 1)
+
+
 def score_direction(world, targets: torch.Tensor, direction: torch.Tensor, factor: str,
                     alphas=(0.0, 0.25, 0.5, 0.75, 1.0), tolerance: float = 0.02,
                     min_change: float = 0.05, progress: bool = False) -> DirectionScore:
-    """Apply ``direction`` to every target code and read the factors back with the meter."""
-    from .transfer import render_edit
+    """Apply ``direction`` to every target code and read the factors back with the judge."""
     j = factor_index(factor)
-    frames = render_edit(world, targets, direction, alphas, progress=progress)
-    n, t = frames.shape[:2]
-    f = world.measure(frames.reshape(n * t, *frames.shape[2:])).reshape(n, t, -1)
+    f = edit_readings(world, targets, direction, alphas, progress)
+    n = f.shape[0]
     a = torch.as_tensor(np.asarray(alphas, dtype=np.float32))
     curves = f[:, :, j]
     ac = a - a.mean()
@@ -357,10 +386,7 @@ def reconstruction_errors(world, images: torch.Tensor, codes: torch.Tensor) -> d
 def effect_curve(world, probe: torch.Tensor, direction: torch.Tensor, factor: str, scales) -> np.ndarray:
     """Median change of ``factor`` over ``probe`` codes when ``s · direction`` is added, for each s
     (the median: one target that saturates or breaks does not set the scale of all)."""
-    from .transfer import render_edit
-    frames = render_edit(world, probe, direction, [0.0, *scales], batch=16, progress=False)
-    n, t = frames.shape[:2]
-    f = world.measure(frames.reshape(n * t, *frames.shape[2:])).reshape(n, t, -1)[:, :, factor_index(factor)]
+    f = edit_readings(world, probe, direction, [0.0, *scales])[:, :, factor_index(factor)]
     return (f[:, 1:] - f[:, :1]).median(0).values.numpy()
 
 

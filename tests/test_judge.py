@@ -85,7 +85,7 @@ def test_identity_drift_is_a_fraction_of_the_identity_range(world):
     targets = world.sample_wplus(4, seed=8)
     d = torch.zeros(world.num_ws, world.style_dim)
     still = evaluation.score_direction(world, targets, d, "smile")
-    assert still.identity_drift == 0 and still.monotonic == 0     # standing still is not a motion
+    assert still.identity_drift < 1e-5 and still.monotonic == 0   # standing still is not a motion
 
 
 # --------------------------------------------------------------------------- ranking
