@@ -233,6 +233,14 @@ def table_for(world, out=study.TABLE) -> list[dict] | None:
     return load(out)
 
 
+def _row(r: dict, mean_label: str, fmt: str, share_label: str, count: str) -> dict:
+    """A claim's mean with its interval and a share of identities with its Wilson interval."""
+    return {"identities": r["n"],
+            mean_label: f"{r['mean']:{fmt}} ({r['low']:{fmt}}–{r['high']:{fmt}})",
+            share_label: "{} of {} ({:.0%}–{:.0%})".format(r[count], r["n"],
+                                                           *r[f"{count}_interval"])}
+
+
 def claim_table(rows, claim: str, out=study.TABLE) -> dict:
     """One claim over every source and micromotion of the table, formatted for
     :func:`helpers.tables.table` (rows: "source / micromotion")."""
@@ -240,12 +248,8 @@ def claim_table(rows, claim: str, out=study.TABLE) -> dict:
     for source in study.ANCHOR_SOURCES:
         for m in motions_of(rows, source):
             if claim == "a":
-                a = low_rank(rows, source, m)
-                table[f"{source} / {m}"] = {
-                    "identities": a["n"], "top-4 energy": f"{a['mean']:.3f} "
-                    f"({a['low']:.3f}–{a['high']:.3f})",
-                    "above every null": "{} of {} ({:.0%}–{:.0%})".format(
-                        a["above"], a["n"], *a["above_interval"])}
+                table[f"{source} / {m}"] = _row(low_rank(rows, source, m), "top-4 energy",
+                                                ".3f", "above every null", "above")
             elif claim == "b" and len(_select(rows, source, m)) >= 2:
                 b = shared_subspace(out, rows, source, m)
                 f, mean = b["first"], b["mean"]
@@ -256,10 +260,6 @@ def claim_table(rows, claim: str, out=study.TABLE) -> dict:
                     "other micromotions": f"{b['other_micromotion_mean']:.1f}°",
                     "random (first / mean)": f"{f['random']:.1f}° / {mean['random']:.1f}°"}
             elif claim == "c":
-                c = transfer(rows, source, m)
-                table[f"{source} / {m}"] = {
-                    "identities": c["n"], "mean monotonic": f"{c['mean']:.0%} "
-                    f"({c['low']:.0%}–{c['high']:.0%})",
-                    "directions ≥ 90 %": "{} of {} ({:.0%}–{:.0%})".format(
-                        c["good"], c["n"], *c["good_interval"])}
+                table[f"{source} / {m}"] = _row(transfer(rows, source, m), "mean monotonic",
+                                                ".0%", "directions ≥ 90 %", "good")
     return table
