@@ -178,12 +178,13 @@ def record(out=study.TABLE, chapter: str = "study", claims=("a", "b", "c")) -> d
                 b = shared_subspace(out, rows, source, m)
                 for name in ("first", "mean"):
                     v = b[name]
-                    entries[f"study.angle_random.{name}"] = results.record(
-                        f"study.angle_random.{name}", v["random"], v["random_5th"],
-                        v["random_95th"], v["trials"], chapter=chapter,
-                        source="subspaces.random_angles",
-                        protocol=f"{name} principal angle between random rank-4 subspaces of "
-                                 f"the same space: mean, 5th–95th percentile")
+                    null = f"study.angle_random.{name}"  # one null for every source and motion
+                    if null not in entries:
+                        entries[null] = results.record(
+                            null, v["random"], v["random_5th"], v["random_95th"], v["trials"],
+                            chapter=chapter, source="subspaces.random_angles",
+                            protocol=f"{name} principal angle between random rank-4 subspaces "
+                                     f"of the same space: mean, 5th–95th percentile")
                     entries[f"study.angle_{name}.{source}.{m}"] = results.record(
                         f"study.angle_{name}.{source}.{m}", v["value"], v["low"], v["high"],
                         b["n"], chapter=chapter, source=made,

@@ -171,3 +171,17 @@ def test_committed_rows_recompute_by_their_key(world):
             spread = max(abs(m - base["base_monotonic"]) for m in base["nudged_monotonic"])
             tolerance = max(spread, 0.02) * task.n_targets
             assert abs(row["monotonic_rpca_released"] - r["monotonic_rpca_released"]) <= tolerance
+
+
+def test_the_results_record_each_claim_once(tmp_path, monkeypatch):
+    """A name recorded twice is glued twice, and the strict book build refuses duplicate keys."""
+    out = tmp_path / "table"
+    _fake_table(out)
+    file = tmp_path / "results.json"
+    monkeypatch.setenv("MICROMOTION_RESULTS", str(file))
+    calls = []
+    real = study_stats.results.record
+    monkeypatch.setattr(study_stats.results, "record",
+                        lambda name, *a, **k: calls.append(name) or real(name, *a, **k))
+    study_stats.record(out, chapter="test")
+    assert len(calls) == len(set(calls)) and "study.angle_random.mean" in calls
