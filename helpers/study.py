@@ -316,8 +316,7 @@ def _remote_compute(task_fields: dict):
     import torch
     torch.set_num_threads(1)
     task = Task(**task_fields)
-    row, basis = compute(task, _world(device="cuda" if torch.cuda.is_available() else "cpu"))
-    return row, basis
+    return compute(task, _world(device="auto"))   # the worker's GPU where Ray gave it one
 
 
 def _run_ray(todo, out, provenance, workers, address, report, pbar) -> None:
