@@ -1,0 +1,105 @@
+"""Faces to invert: the paper's headline is an edit of a *real* or out-of-domain face.
+
+A world with a renderer (synthfaces) draws its own people in each style — photo, painting,
+cartoon, sculpture — with known factors. A world without one (ffhq) takes real photos instead: the
+user's own files, else scikit-image's public-domain ``astronaut`` (Eileen Collins, NASA), each
+FFHQ-aligned (:func:`helpers.alignment.align_face`) as the paper aligns every face before ReStyle.
+Its out-of-domain styles are the aligned photo redrawn by fixed filters (a painting's flat strokes,
+a cartoon's flat colours and ink lines, a sculpture's grey shaded stone), so the face stays where
+the encoder expects it and only the domain changes. One call, :func:`faces`, serves both worlds;
+chapters ask ``faces.kind`` ("rendered" or "real") what ground truth they have.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+STYLES = ("photo", "painting", "cartoon", "sculpture")
+
+
+@dataclass
+class Faces:
+    """``images`` [n, 3, res, res] in [-1, 1]; ``names`` one per image; ``kind``: "rendered"
+    (``factors`` [n, k] known) or "real" (no ground truth); ``notes``: what was done or missing."""
+
+    images: "object"
+    names: list[str]
+    kind: str
+    style: str
+    factors: "object" = None
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def faces(world, n: int, style: str = "photo", seed: int = 0,
+          paths: Sequence | None = None) -> Faces:
+    """Up to ``n`` faces in ``style`` for ``world`` to invert (see the module's docstring).
+
+    Real photos (``paths``, or the astronaut when none are given) are aligned to the world's
+    resolution; a world with a renderer ignores ``paths`` unless given, and renders ``n`` neutral
+    people from ``RandomState(seed)``. Fewer real photos than ``n`` is not an error: ``notes``
+    says how many there are.
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; styles are: {', '.join(STYLES)}")
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, not {n!r}")
+    if paths is None and world.has("renderer"):
+        r = world.renderer
+        people = r.sample_factors(int(n), seed=seed, neutral=True)
+        images = r.render(people, style=style, size=world.resolution, seeds=range(int(n)))
+        return Faces(images, [f"{style} render {i}" for i in range(int(n))], "rendered", style,
+                     factors=people)
+    sources, names = _photo_sources(paths)
+    from .alignment import align_face
+    aligned, notes = [], []
+    for source, name in zip(sources[:int(n)], names):
+        image, info = align_face(source, output_size=max(world.resolution, 256))
+        aligned.append(stylise(image, style))
+        notes += [f"{name}: {note}" for note in info.notes]
+    if len(sources) < n:
+        notes.append(f"{len(sources)} real photo(s) for the {int(n)} asked: pass paths= "
+                     "(your own photos) for more")
+    return Faces(world.preprocess(aligned), names[:len(aligned)], "real", style, notes=notes)
+
+
+def _photo_sources(paths):
+    if paths:
+        return list(paths), [str(getattr(p, "name", p)) for p in paths]
+    try:
+        from skimage import data
+    except ImportError as err:
+        raise ImportError("the public-domain test photo comes with scikit-image: "
+                          "`pip install scikit-image`, or pass paths= to your own photos") from err
+    return [data.astronaut()], ["astronaut (scikit-image, public domain)"]
+
+
+def stylise(image: Image.Image, style: str) -> Image.Image:
+    """An aligned RGB face redrawn in ``style`` by fixed filters (deterministic; the geometry is
+    unchanged, so the face stays where the encoder expects it)."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; styles are: {', '.join(STYLES)}")
+    image = image.convert("RGB")
+    side = image.size[0]
+    k = max(3, (side // 96) | 1)                     # filter sizes scale with the image (odd)
+    if style == "photo":
+        return image
+    if style == "painting":                           # flat strokes in a reduced palette
+        strokes = image.filter(ImageFilter.ModeFilter(k)).filter(ImageFilter.SMOOTH_MORE)
+        return strokes.quantize(24, dither=Image.Dither.NONE).convert("RGB")
+    if style == "cartoon":                            # flat colours and dark ink lines
+        flat = image.filter(ImageFilter.MedianFilter(k)).quantize(
+            8, dither=Image.Dither.NONE).convert("RGB")
+        edges = np.asarray(image.convert("L").filter(ImageFilter.FIND_EDGES), dtype=np.float32)
+        ink = (edges > np.percentile(edges, 90))[..., None]
+        return Image.fromarray(np.where(ink, 20, np.asarray(flat)).astype(np.uint8))
+    grey = ImageOps.autocontrast(image.convert("L").filter(ImageFilter.GaussianBlur(side / 256)))
+    relief = np.asarray(grey.filter(ImageFilter.EMBOSS), dtype=np.float32)
+    stone = 0.6 * np.asarray(grey, dtype=np.float32) + 0.4 * relief
+    tint = np.array([1.0, 0.97, 0.9], dtype=np.float32)          # warm marble
+    return Image.fromarray(np.clip(stone[..., None] * tint, 0, 255).astype(np.uint8))
