@@ -410,3 +410,43 @@ def align_faces(paths: Iterable[ImageSource], output_size: int = 1024, *, errors
                 raise
             warnings.warn(f"skipped: {err}", stacklevel=2)
     return results
+
+
+def align_clip(frames: Sequence[ImageSource], output_size: int = 1024, *, smooth: float = 1.0,
+               detector: str = "auto") -> tuple[list[Image.Image], list[str]]:
+    """A clip's frames → FFHQ-aligned crops that do not jitter, and notes.
+
+    Aligning each frame on its own makes the crop shake with every landmark's noise, and the
+    inverted codes then move with the shake, not only with the motion. So the 68 landmarks are
+    found per frame, frames without a face take them interpolated from their neighbours in time,
+    and each landmark's track is smoothed with a Gaussian of ``smooth`` frames (0: none) before
+    every frame is cut with :func:`align_face`. No face in any frame → :class:`NoFaceError`.
+    """
+    if smooth < 0:
+        raise ValueError(f"smooth must be ≥ 0 frames, not {smooth!r}")
+    frames = list(frames)
+    tracks: list[np.ndarray | None] = []
+    for frame in frames:
+        faces = detect_faces(frame, detector)
+        tracks.append(face_landmarks(frame, faces[_largest(faces)]) if faces else None)
+    found = [i for i, t in enumerate(tracks) if t is not None]
+    if not found:
+        raise NoFaceError(f"no face found in any of the clip's {len(frames)} frames: the face should "
+                          "be roughly frontal and at least ~80 px wide")
+    notes = []
+    if len(found) < len(frames):
+        missing = [i for i in range(len(frames)) if tracks[i] is None]
+        notes.append(f"no face in frame(s) {missing}: landmarks interpolated from their neighbours")
+    known = np.stack([tracks[i] for i in found])                      # [k, 68, 2]
+    t = np.arange(len(frames))
+    points = np.stack([[np.interp(t, found, known[:, j, c]) for c in range(2)]
+                       for j in range(known.shape[1])])               # [68, 2, T]
+    if smooth > 0 and len(frames) > 1:
+        radius = int(np.ceil(3 * smooth))
+        kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / smooth) ** 2)
+        padded = np.pad(points, ((0, 0), (0, 0), (radius, radius)), mode="edge")
+        points = np.apply_along_axis(lambda x: np.convolve(x, kernel / kernel.sum(), "valid"),
+                                     2, padded)
+    points = points.transpose(2, 0, 1)                                # [T, 68, 2]
+    aligned = [align_face(f, output_size, landmarks=p)[0] for f, p in zip(frames, points)]
+    return aligned, notes

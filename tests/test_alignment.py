@@ -410,3 +410,20 @@ def test_missing_dlib_gives_one_install_line(monkeypatch):
         A.align_face(np.full((64, 64, 3), 128, np.uint8), output_size=32)
     with pytest.raises(AlignmentDependencyError, match="pip install dlib-bin face_recognition_models"):
         A._model_file("no_such_model.dat")
+
+
+def test_a_clip_is_aligned_without_jitter_and_frames_without_a_face_are_filled(astronaut):
+    """A still photo shaken by a few pixels is one face: smoothed landmarks cut nearly the same
+    crop from every frame, and a blank frame in the middle takes its neighbours' landmarks."""
+    shifts = [(0, 0), (3, -2), (-2, 3), (2, 1), (-3, -1)]
+    frames = [np.roll(astronaut, s, axis=(0, 1)) for s in shifts]
+    frames[2] = np.full_like(astronaut, 128)
+    aligned, notes = A.align_clip(frames, output_size=64, smooth=1.0, detector="hog")
+    assert len(aligned) == 5 and all(a.size == (64, 64) for a in aligned)
+    assert any("frame(s) [2]" in n for n in notes)
+    first, last = (np.asarray(a, dtype=np.float32) for a in (aligned[0], aligned[4]))
+    assert np.abs(first - last).mean() < 20
+    with pytest.raises(A.NoFaceError, match="any of the clip's 2 frames"):
+        A.align_clip([frames[2], frames[2]], output_size=64, detector="hog")
+    with pytest.raises(ValueError, match="smooth"):
+        A.align_clip(frames, smooth=-1)
