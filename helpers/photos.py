@@ -103,3 +103,38 @@ def stylise(image: Image.Image, style: str) -> Image.Image:
     stone = 0.6 * np.asarray(grey, dtype=np.float32) + 0.4 * relief
     tint = np.array([1.0, 0.97, 0.9], dtype=np.float32)          # warm marble
     return Image.fromarray(np.clip(stone[..., None] * tint, 0, 255).astype(np.uint8))
+
+
+def edit_profile(world, codes, direction, micromotion: str, alphas, frames=None) -> dict:
+    """What an edit of inverted faces shows where no meter knows the truth (real photos).
+
+    For each α of ``w + α Δ`` (frames from :func:`helpers.transfer.render_edit`, or given):
+    ``clip_degree`` [len(α), n], the degree of ``micromotion`` the text model reads (its zero-shot
+    expected degree over the eleven prompts; a text direction was made against this reading, so
+    it is the guide's view, not an independent judge) and ``identity`` [len(α), n], the cosine of
+    each frame's identity embedding (ArcFace on ffhq) to the unedited frame's; ``judge`` [len(α),
+    n] as well where the world has one (the ground truth).
+    """
+    import torch
+    from . import text_ranking, transfer
+    if frames is None:
+        frames = transfer.render_edit(world, codes, direction, alphas, progress=False)
+    n, t = frames.shape[:2]
+    flat = frames.reshape(n * t, *frames.shape[2:])
+
+    def per_alpha(values):
+        return np.asarray(values, dtype=np.float64).reshape(n, t).T
+
+    similarities = text_ranking.clip_similarities(world, flat, micromotion,
+                                                  text_ranking.PERCENTAGES)
+    out = {"alphas": np.asarray(alphas, dtype=np.float64),
+           "clip_degree": per_alpha(text_ranking.read_degree(similarities))}
+    with torch.no_grad():
+        unedited = world.identity_embedding(world.synthesize(codes).to(world.device))
+        edited = world.identity_embedding(flat.to(world.device))
+        unedited = torch.nn.functional.normalize(unedited.float(), dim=-1)
+        edited = torch.nn.functional.normalize(edited.float(), dim=-1).reshape(n, t, -1)
+        out["identity"] = (edited * unedited[:, None]).sum(-1).T.cpu().numpy().astype(np.float64)
+    if world.has("judge"):
+        out["judge"] = per_alpha(text_ranking.judged_strength(world, flat, micromotion))
+    return out

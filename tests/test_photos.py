@@ -56,3 +56,16 @@ def test_bad_requests_name_the_problem(world, photo_world, tmp_path):
     Image.new("RGB", (200, 200), (120, 130, 140)).save(blank)
     with pytest.raises(NoFaceError, match="wall.png: no face found"):
         photos.faces(photo_world, 1, paths=[blank])
+
+
+def test_an_edit_profile_reads_degree_identity_and_truth_per_alpha(world):
+    from helpers import directions
+    f = photos.faces(world, 3, "photo", seed=2)
+    codes = world.encode(f.images)
+    d = directions.builtin_direction(world, "smile", progress=False)[0]
+    alphas = [0.0, 1.0, 2.0]
+    p = photos.edit_profile(world, codes, d, "smile", alphas)
+    assert p["clip_degree"].shape == p["identity"].shape == p["judge"].shape == (3, 3)
+    assert np.allclose(p["identity"][0], 1, atol=1e-4)       # α = 0 is the unedited face
+    assert (p["identity"][2] < p["identity"][0]).all()
+    assert (p["judge"][2] > p["judge"][0]).mean() >= 2 / 3    # the built-in smile smiles

@@ -185,3 +185,21 @@ def test_the_results_record_each_claim_once(tmp_path, monkeypatch):
                         lambda name, *a, **k: calls.append(name) or real(name, *a, **k))
     study_stats.record(out, chapter="test")
     assert len(calls) == len(set(calls)) and "study.angle_random.mean" in calls
+
+
+def test_methods_are_compared_per_identity_with_an_interval():
+    rows = [{"source": "text", "motion": m, "identity": i, "n_targets": 100,
+             "monotonic_rpca_released": 50, "monotonic_pca_released": 40,
+             "monotonic_rpca_principal": 60 + i}
+            for i in range(8) for m in ("smile", "yaw")]
+    gain = study_stats.paired_gain(rows, "text", "rpca_principal")
+    assert gain["n"] == 8 and gain["mean"] == pytest.approx(np.mean([0.1 + 0.01 * i
+                                                                      for i in range(8)]))
+    assert gain["low"] < gain["mean"] < gain["high"] < 0.2
+    assert study_stats.paired_gain(rows, "text", "pca_released", motion="yaw")["mean"] == \
+        pytest.approx(-0.1)
+    table = study_stats.method_table(rows, sources=("text",))
+    assert table["text / smile"]["identities"] == 8
+    assert table["text / smile"]["PCA, released rule"].startswith("40% (40%–40%)")
+    with pytest.raises(ValueError, match="no clips rows"):
+        study_stats.paired_gain(rows, "clips", "rpca_principal")
