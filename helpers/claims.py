@@ -14,6 +14,9 @@ from .vocabulary import MICROMOTIONS
 
 REPLICATED, NOT_REPLICATED, UNDECIDED, NOT_MEASURED = (
     "replicated", "not replicated", "undecided", "not measured in this run")
+#: fewer samples than this leave a claim undecided: a bootstrap over 2–4 identities has an
+#: interval of a handful of distinct values, often of zero width, which no bar should be judged by
+MIN_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ def judge(claim: Claim, results: dict, motion: str) -> dict:
     if entry is None or bar is None:
         return {"verdict": NOT_MEASURED}
     low, high = entry["low"], entry["high"]
+    if entry["n"] < MIN_SAMPLES:
+        return {"value": entry["value"], "low": low, "high": high, "n": entry["n"], "bar": bar,
+                "verdict": UNDECIDED, "reason": f"n = {entry['n']} < {MIN_SAMPLES}"}
     if claim.above:
         verdict = REPLICATED if low > bar else NOT_REPLICATED if high < bar else UNDECIDED
     else:

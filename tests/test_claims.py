@@ -37,3 +37,9 @@ def test_every_claim_names_a_chapter_that_exists():
         assert (notebooks / f"{c.chapter}.ipynb").is_file(), c.chapter
     assert [c.number for c in claims.CLAIMS] == list(range(1, len(claims.CLAIMS) + 1))
     assert len(claims.verdicts({})) == len(claims.CLAIMS) * 5
+
+
+def test_too_few_samples_leave_a_claim_undecided_whatever_its_interval():
+    c = next(c for c in claims.CLAIMS if c.key == "text.monotonic.{m}")
+    few = claims.judge(c, {"text.monotonic.smile": entry(1.0, 1.0, 1.0, n=2)}, "smile")
+    assert few["verdict"] == claims.UNDECIDED and "n = 2" in few["reason"]
