@@ -122,11 +122,12 @@ def ganspace_components(codes: torch.Tensor, k: int = 10) -> torch.Tensor:
 
 def sefa_components(generator, k: int = 10) -> torch.Tensor:
     """SeFa's top ``k`` axes [k, style_dim]: eigenvectors of AᵀA, A = every style affine's weight
-    [Σ channels, style_dim] with unit-norm columns as in SeFa's code, sorted by eigenvalue."""
+    [Σ channels, style_dim] with each channel's row scaled to unit norm (SeFa's code normalises
+    each output channel's weight vector: its [style_dim, Σ] matrix column-wise), by eigenvalue."""
     from .stylegan2 import ModulatedConv2d
     a = torch.cat([m.modulation.weight.detach().double() for m in generator.modules()
                    if isinstance(m, ModulatedConv2d)])
-    a = a / a.norm(dim=0, keepdim=True)
+    a = a / a.norm(dim=1, keepdim=True)
     values, vectors = torch.linalg.eigh(a.T @ a)           # ascending
     return vectors[:, values.argsort(descending=True)[:k]].T.float()
 

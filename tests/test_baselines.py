@@ -67,7 +67,7 @@ def test_sefa_axes_are_orthonormal_and_sorted(world):
     assert axes.shape == (5, world.style_dim)
     assert torch.allclose(axes @ axes.T, torch.eye(5), atol=1e-4)
     a = torch.cat([m.modulation.weight.detach() for m in world.generator.modules() if isinstance(m, ModulatedConv2d)])
-    a = a / a.norm(dim=0, keepdim=True)
+    a = a / a.norm(dim=1, keepdim=True)
     gains = (a @ axes.T).norm(dim=0)
     assert torch.all(gains[:-1] >= gains[1:] - 1e-4)            # largest first
     rand = torch.randn(100, world.style_dim, generator=torch.Generator().manual_seed(0))
@@ -129,3 +129,16 @@ def test_comparison_row_rates_side_effects_only_where_the_target_rose():
     assert row["identity"] == pytest.approx(0.2) and row["others"] == pytest.approx(0.1)
     flat = baselines.comparison_row(gen, pho, effect=1.0)                # 0.4 < 1.0 / 2: not rated
     assert np.isnan(flat["identity"]) and np.isnan(flat["others"])
+
+
+def test_sefa_weighs_every_channel_alike_as_its_released_code(world):
+    """SeFa normalises each channel's weights: scaling one channel's affine map changes nothing."""
+    import copy
+
+    from helpers.stylegan2 import ModulatedConv2d
+    g = copy.deepcopy(world.generator)
+    before = baselines.sefa_components(g, k=4)
+    with torch.no_grad():
+        next(m for m in g.modules() if isinstance(m, ModulatedConv2d)).modulation.weight[0] *= 50
+    after = baselines.sefa_components(g, k=4)
+    assert torch.allclose((before * after).sum(1).abs(), torch.ones(4), atol=1e-4)
