@@ -2,8 +2,8 @@
 
 (a) **Low rank**: each identity's energy in the top ``rank`` singular values of its centred anchor
 matrix, against the 99th percentile of every null (random codes, matched random moves, irrelevant
-prompts). A centred 12-row matrix has rank ≤ 11, so any 4 directions already hold ≥ 4/11 of its
-energy on average: the nulls, not a fixed number, are the bar. Reported: the fraction of identities
+prompts). A centred 12-row matrix has rank ≤ 11, so its top 4 directions already hold ≥ 4/11 of
+its energy whatever the rows are: the nulls, not a fixed number, are the bar. Reported: the fraction of identities
 above the bar (Wilson interval) and the mean energy (bootstrap over identities).
 
 (b) **Shared subspace**: first and mean principal angles between the rank-``rank`` subspaces of
