@@ -33,7 +33,8 @@ def install_source() -> str:
     # Everywhere but Colab the cell does nothing. pip alone would not do on Colab: the synthfaces
     # weights in data/ are not part of the package, so the book is cloned and installed editable
     # (the `micromotion` command then finds them too), and the clone goes first on this kernel's
-    # path (an editable install is seen by new processes only). `clip` comes from clip-anytorch
+    # path (an editable install is seen by new processes only); its `faces` extra brings dlib for
+    # the FFHQ alignment of real photos. `clip` comes from clip-anytorch
     # (`pip install clip` is an unrelated tool). Each step is checked: a failed clone or install
     # stops here with git's or pip's own words, not later as "No module named 'helpers'".
     return ("# On Colab: fetch this book (its code and the synthfaces weights in data/) and\n"
@@ -45,8 +46,9 @@ def install_source() -> str:
             '    fetch = (["git", "-C", book, "pull", "-q"] if subprocess.run(\n'
             '        ["git", "-C", book, "rev-parse"], capture_output=True).returncode == 0\n'
             '        else ["git", "clone", "-q", "--depth", "1", url, book])\n'
-            '    for step in (fetch, [sys.executable, "-m", "pip", "install", "-q", "-e", book,\n'
-            '                         "clip-anytorch"]):\n'
+            '    # [faces]: dlib and its landmark model, to FFHQ-align real photos and clips\n'
+            '    for step in (fetch, [sys.executable, "-m", "pip", "install", "-q", "-e",\n'
+            '                         book + "[faces]", "clip-anytorch"]):\n'
             "        done = subprocess.run(step, capture_output=True, text=True)\n"
             "        if done.returncode != 0:\n"
             "            raise RuntimeError(\n"

@@ -90,7 +90,7 @@ def test_the_colab_install_cell_brings_the_weights_and_puts_the_clone_first(tmp_
         exec(code, {})
     fetches = [c for c in shell if "rev-parse" not in c]
     assert fetches[0][:2] == ["git", "clone"] and fetches[1][-2:] == ["pull", "-q"]
-    assert len(fetches) == 2 and pips == [f"-m pip install -q -e {clone} clip-anytorch"] * 2
+    assert len(fetches) == 2 and pips == [f"-m pip install -q -e {clone}[faces] clip-anytorch"] * 2
     assert sys.path[0] == str(clone) and (clone / "data" / "synthfaces_g.pt").is_file()
     found = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
                             "from helpers import shipped; print(shipped.verified('synthfaces_g.pt'))", str(clone)],
