@@ -25,8 +25,8 @@ from .files import atomic_write
 from .vocabulary import PERCENTAGES, TEMPLATES, parse_degrees, resolve_template
 
 #: Defaults of the text-made built-in directions (``micromotion edit --micromotion smile`` on ffhq).
-#: The principal rule, not the released code's last-minus-first: it spans all anchors (the 100 % one
-#: too) and moves the factor further per unit α on held-out faces (``notebooks/09_ablations.ipynb``).
+#: The principal rule, not the released code's 90 % anchor − start code: it uses every anchor (the
+#: 100 % one too) rather than two rows; chapter 9 and the study table compare the two rules' transfer.
 BUILTIN = dict(degrees="percent", identities=1, seed=1, steps=40, rank=4, rule="principal")
 #: Defaults of synthfaces' built-in directions: rendered clips of held-out identities, **inverted like a
 #: user's image**. A direction read off generated codes (text anchors) moves generated faces but

@@ -250,11 +250,12 @@ def storing_group(mixing: dict[str, torch.Tensor], factor: str) -> str:
 
 def variant_reading(by_family: dict, by_rule: dict, moves: float = 0.02) -> tuple[list, list, dict]:
     """Chapter 9's reading of the template-family and rule ablations, from ``{motion: {variant:
-    (monotonic, slope)}}`` with variants percentages/adjectives and last_minus_first/principal.
+    (monotonic, slope)}}`` with variants percentages/adjectives and last_minus_first (the released
+    rule: 90 % anchor − start code)/principal.
 
     Returns the motions whose direction moves the factor at all (|slope| > ``moves`` with either
     family), those of them whose two families' slopes differ by more than half the larger, and the
-    principal rule's slope over last−first's per moving motion (where last−first moves)."""
+    principal rule's slope over the released rule's per moving motion (where that one moves)."""
     def larger(m):
         return max(abs(by_family[m]["percentages"][1]), abs(by_family[m]["adjectives"][1]))
     moving = [m for m in by_family if larger(m) > moves]
