@@ -69,3 +69,32 @@ def test_an_edit_profile_reads_degree_identity_and_truth_per_alpha(world):
     assert np.allclose(p["identity"][0], 1, atol=1e-4)       # α = 0 is the unedited face
     assert (p["identity"][2] < p["identity"][0]).all()
     assert (p["judge"][2] > p["judge"][0]).mean() >= 2 / 3    # the built-in smile smiles
+
+
+def _profile(clip_rise, judge_rise):
+    zeros = np.zeros(len(clip_rise))
+    return {"clip_degree": np.stack([zeros, np.asarray(clip_rise)]),
+            "judge": np.stack([zeros, np.asarray(judge_rise)])}
+
+
+def test_the_proxy_agreement_is_the_correlation_of_rises_over_faces():
+    rng = np.random.RandomState(0)
+    truth = rng.rand(2, 12)
+    agree = {style: {"smile": _profile(truth[k] * 0.5 + 0.01 * rng.randn(12), truth[k]),
+                     "yaw": _profile(-truth[k], truth[k])}
+             for k, style in enumerate(("photo", "painting"))}
+    a = photos.proxy_agreement(agree)
+    assert a["n"] == 24 and a["per_motion"]["smile"] > 0.99
+    assert a["per_motion"]["yaw"] == pytest.approx(-1)
+    assert a["mean"] == pytest.approx((a["per_motion"]["smile"] - 1) / 2)
+    assert a["low"] <= a["mean"] <= a["high"]
+    noise = {"photo": {"smile": _profile(rng.rand(40), rng.rand(40))}}
+    b = photos.proxy_agreement(noise)
+    assert abs(b["mean"]) < 0.4 and b["low"] < 0 < b["high"]
+
+
+def test_the_proxy_agreement_refuses_profiles_without_a_judge():
+    with pytest.raises(ValueError, match="world with a judge"):
+        photos.proxy_agreement({"photo": {"smile": {"clip_degree": np.zeros((2, 4))}}})
+    with pytest.raises(ValueError, match="at least 3 faces"):
+        photos.proxy_agreement({"photo": {"smile": _profile([0.1, 0.2], [0.1, 0.3])}})

@@ -203,3 +203,19 @@ def test_methods_are_compared_per_identity_with_an_interval():
     assert table["text / smile"]["PCA, released rule"].startswith("40% (40%–40%)")
     with pytest.raises(ValueError, match="no clips rows"):
         study_stats.paired_gain(rows, "clips", "rpca_principal")
+
+
+def test_sources_are_compared_unpaired_over_the_micromotions_both_hold():
+    rows = [{"source": src, "motion": m, "identity": i, "n_targets": 100,
+             "monotonic_rpca_principal": base + i}
+            for src, base, ms in (("text", 40, ("smile", "yaw")),
+                                  ("clips", 60, ("smile", "yaw", "age")))
+            for i in range(6) for m in ms]
+    rows += [{"source": "clips", "motion": "age", "identity": 9, "n_targets": 100,
+              "monotonic_rpca_principal": 0}]  # a motion text lacks: left out
+    gain = study_stats.source_gain(rows, "clips", "text")
+    assert gain["mean"] == pytest.approx(0.2) and gain["motions"] == ["smile", "yaw"]
+    assert gain["n_source"] == gain["n_versus"] == 6
+    assert gain["low"] < 0.2 < gain["high"] and gain["low"] > 0.1
+    with pytest.raises(ValueError, match="no micromotion has both oracle and text"):
+        study_stats.source_gain(rows, "oracle", "text")
