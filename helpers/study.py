@@ -40,6 +40,8 @@ MADE_BY = "python -m helpers.study run"
 ANCHOR_SOURCES = ("text", "oracle", "clips")
 NULL_SOURCES = ("irrelevant", "random", "matched")
 SOURCES = ANCHOR_SOURCES + NULL_SOURCES
+#: where directions are scored: generated faces, or people rendered in a style and inverted
+TARGETS = ("generated", "photo", "painting", "cartoon", "sculpture")
 #: (decomposition, rule) pairs a task scores: the paper's released pipeline first
 METHODS = (("rpca", "last_minus_first"), ("pca", "last_minus_first"), ("rpca", "principal"))
 WORLD_FILES = ("synthfaces_g.pt", "synthfaces_clip.pt", "synthfaces_meter.pt",
@@ -61,10 +63,14 @@ class Task:
     rank: int = 4
     n_targets: int = 100
     target_seed: int = 2001    # chapter 8's held-out faces: seed + 2000
+    targets: str = "generated"  # or a style: n_targets people rendered so, then inverted
 
     @property
     def key(self) -> str:
-        params = json.dumps(asdict(self), sort_keys=True)
+        fields_ = asdict(self)
+        if fields_["targets"] == "generated":   # the keys made before targets had styles
+            del fields_["targets"]
+        params = json.dumps(fields_, sort_keys=True)
         return (f"{self.source}.{self.motion}.{self.identity}."
                 f"{hashlib.sha256(params.encode()).hexdigest()[:8]}")
 
@@ -76,21 +82,30 @@ class Task:
         if self.source != "random" and self.motion not in known:
             raise ValueError(f"unknown micromotion {self.motion!r} for source {self.source!r}; "
                              f"known: {', '.join(known)}")
+        if self.targets not in TARGETS:
+            raise ValueError(f"unknown targets {self.targets!r}; targets: {', '.join(TARGETS)}")
+        if self.targets != "generated" and self.source not in ANCHOR_SOURCES:
+            raise ValueError(f"styled targets score directions: source {self.source!r} makes "
+                             f"none (use one of {', '.join(ANCHOR_SOURCES)})")
         if self.identity < 0 or self.rank < 1 or self.n_targets < 1:
             raise ValueError(f"identity ≥ 0, rank ≥ 1 and n_targets ≥ 1 are needed: {self}")
         return self
 
 
-def grid(identities: int = 20, motions=None, sources=SOURCES, **params) -> list[Task]:
-    """Every task of a study: anchor sources × micromotions × identities, and the nulls (random
-    matrices: one per identity; irrelevant prompts: each template × identity), identity-major."""
+def grid(identities: int = 20, motions=None, sources=SOURCES, targets=("generated",),
+         **params) -> list[Task]:
+    """Every task of a study: anchor sources × micromotions × identities × ``targets``, and the
+    nulls (random matrices: one per identity; irrelevant prompts: each template × identity;
+    generated targets only), identity-major."""
     from .vocabulary import IRRELEVANT_TEMPLATES, TEMPLATES
     motions = list(TEMPLATES) if motions is None else list(motions)
     names = {s: (list(IRRELEVANT_TEMPLATES) if s == "irrelevant" else ["-"] if s == "random"
                  else motions) for s in sources}
     # identity by identity, so that a study stopped early is a complete smaller study
-    return [Task(s, m, i, **params).validate()
-            for i in range(identities) for s in sources for m in names[s]]
+    return [Task(s, m, i, targets=t, **params).validate()
+            for i in range(identities) for s in sources for m in names[s]
+            for t in (targets if s in ANCHOR_SOURCES else [x for x in targets
+                                                            if x == "generated"])]
 
 
 # --------------------------------------------------------------------------- provenance
@@ -167,9 +182,32 @@ def _clip_anchors(world, task: Task, n_frames: int = 7):
     return video_anchors(world, frames, steps=task.clip_steps, progress=False)
 
 
+def target_codes(world, task: Task):
+    """The task's held-out faces: ``n_targets`` generated codes (``target_seed``), or as many
+    neutral people rendered in the style of ``task.targets`` and inverted (encoder + 50 steps,
+    as chapter 8 inverts its styles), cached beside the anchors: every task shares them."""
+    if task.targets == "generated":
+        return world.sample_wplus(task.n_targets, seed=task.target_seed)
+    from . import anchors, photos
+    key = anchors.cache_key(kind="targets", world=world.info.get("weights_sha256", world.name),
+                            style=task.targets, n=task.n_targets, seed=task.target_seed,
+                            refine_steps=INVERT_STEPS)
+
+    def invert():
+        faces = photos.faces(world, task.n_targets, task.targets, seed=task.target_seed)
+        return {"codes": world.invert(faces.images, refine_steps=INVERT_STEPS,
+                                      progress=False).cpu()}
+    return anchors.cached("targets", key, invert)["codes"].to(world.device)
+
+
+INVERT_STEPS = 50
+
+
 def compute(task: Task, world=None, methods=METHODS) -> tuple[dict, np.ndarray | None]:
-    """Run one task → (its row, its rank-``rank`` subspace [rank, features] or None for nulls);
-    ``methods``: the (decomposition, rule) pairs to score (a test remakes fewer)."""
+    """Run one task → (its row, its rank-``rank`` subspace [rank, features] or None for nulls
+    and styled targets, whose subspace is the generated task's); ``methods``: the
+    (decomposition, rule) pairs to score (a test remakes fewer; styled targets score the
+    paper's released pipeline only)."""
     import torch
     from . import decomposition, evaluation, subspaces
     world = _world() if world is None else world
@@ -182,8 +220,11 @@ def compute(task: Task, world=None, methods=METHODS) -> tuple[dict, np.ndarray |
            "energy_rpca": subspaces.energy_curve(L, [task.rank])[0]}
     basis = None
     if task.source in ANCHOR_SOURCES:
-        basis = subspaces.basis(D, task.rank).astype(np.float16)
-        targets = world.sample_wplus(task.n_targets, seed=task.target_seed)
+        if task.targets == "generated":
+            basis = subspaces.basis(D, task.rank).astype(np.float16)
+        else:
+            methods = methods[:1]
+        targets = target_codes(world, task)
         for method, rule in methods:
             d = decomposition.direction_from_anchors(a, method=method, rank=task.rank, rule=rule)
             s = evaluation.judged_score(world, targets, d.to(torch.float32), task.motion)
@@ -224,6 +265,9 @@ def read_rows(out) -> list[dict]:
         return []
     rows = []
     for r in csv.DictReader(io.StringIO(path.read_text())):
+        if r.get("targets", "") is None:
+            continue
+        r.setdefault("targets", "generated")           # a table from before styled targets
         if None in r or any(r.get(c) is None for c in COLUMNS):
             continue                                   # a truncated last line: not finished
         rows.append({k: (float(v) if k in MEASURES and v != "" else v) for k, v in r.items()})
@@ -240,6 +284,8 @@ def append_row(out, task: Task, row: dict, basis, provenance: dict) -> None:
         atomic_write(out / "bases" / f"{task.key}.npy", lambda f: np.save(f, basis))
     path = out / "rows.csv"
     new = not path.is_file() or path.stat().st_size == 0
+    if not new:
+        _upgrade(path)
     if not new and path.read_bytes()[-1:] != b"\n":
         with open(path, "ab") as f:                    # end a line a kill cut short
             f.write(b"\n")
@@ -251,6 +297,27 @@ def append_row(out, task: Task, row: dict, basis, provenance: dict) -> None:
         w.writerow({c: _fmt(values.get(c, "")) for c in COLUMNS})
         f.flush()
         os.fsync(f.fileno())
+
+
+def _upgrade(path: Path) -> None:
+    """Give a table from before styled targets its ``targets`` column (all "generated"), so
+    that new rows line up with the header; any other difference is refused."""
+    header = next(csv.reader(io.StringIO(path.read_text())), [])
+    if header == list(COLUMNS):
+        return
+    if set(COLUMNS) - set(header) != {"targets"} or set(header) - set(COLUMNS):
+        raise ValueError(f"{path} has other columns than this version writes: pass a new --out")
+    from .files import atomic_write
+    rows = read_rows(path.parent)
+
+    def write(f):
+        text = io.StringIO()
+        w = csv.DictWriter(text, COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: _fmt(r[c]) for c in COLUMNS})
+        f.write(text.getvalue().encode())
+    atomic_write(path, write)
 
 
 def _fmt(v):
@@ -367,6 +434,8 @@ def main(argv=None) -> int:
     r.add_argument("--sources", default=",".join(SOURCES), help=f"comma-separated of {SOURCES}")
     r.add_argument("--n-targets", type=int, default=100)
     r.add_argument("--steps", type=int, default=40)
+    r.add_argument("--targets", default="generated",
+                   help=f"comma-separated of {TARGETS}: where directions are scored")
     r.add_argument("--engine", choices=("ray", "local"), default="ray")
     r.add_argument("--workers", type=int, default=None, help="local Ray workers (default: cores)")
     r.add_argument("--address", default=None, help="join a running Ray cluster")
@@ -381,7 +450,8 @@ def main(argv=None) -> int:
             return 0
         motions = args.motions.split(",") if args.motions else None
         tasks = grid(args.identities, motions, [s for s in args.sources.split(",") if s],
-                     n_targets=args.n_targets, steps=args.steps)
+                     [t for t in args.targets.split(",") if t], n_targets=args.n_targets,
+                     steps=args.steps)
         t0 = time.time()
         report = run(tasks, args.out, args.engine, args.workers, args.address)
     except ValueError as e:

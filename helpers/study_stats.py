@@ -43,8 +43,11 @@ def load(out=study.TABLE) -> list[dict]:
     return rows
 
 
-def _select(rows, source, motion=None):
-    return [r for r in rows if r["source"] == source and (motion is None or r["motion"] == motion)]
+def _select(rows, source, motion=None, targets="generated"):
+    """The rows of one source (and micromotion) scored on ``targets`` (generated faces unless
+    a style is named)."""
+    return [r for r in rows if r["source"] == source and (motion is None or r["motion"] == motion)
+            and r.get("targets", "generated") == targets]
 
 
 def _bootstrap_mean(values) -> tuple[float, float, float]:
@@ -138,11 +141,13 @@ def shared_subspace(out, rows, source: str, motion: str, seed: int = 0) -> dict:
     return out_row
 
 
-def transfer(rows, source: str, motion: str, method: str = "rpca_released") -> dict:
-    """Claim (c) for one source, micromotion and method (``<decomposition>_<rule>``)."""
-    own = _select(rows, source, motion)
+def transfer(rows, source: str, motion: str, method: str = "rpca_released",
+             targets: str = "generated") -> dict:
+    """Claim (c) for one source, micromotion and method (``<decomposition>_<rule>``), on
+    ``targets`` (generated faces, or inverted faces of a style)."""
+    own = _select(rows, source, motion, targets)
     if not own:
-        raise ValueError(f"no {source} rows for {motion} in the study table")
+        raise ValueError(f"no {source} rows for {motion} on {targets} targets in the study table")
     fractions = [r[f"monotonic_{method}"] / float(r["n_targets"]) for r in own]
     mean, low, high = _bootstrap_mean(fractions)
     good = int(sum(f >= 0.9 for f in fractions))
@@ -221,6 +226,44 @@ def source_gain(rows, source: str, versus: str = "text", method: str = "rpca_pri
             "motions": sorted(motions)}
 
 
+def styles_of(rows, source: str) -> list[str]:
+    """The styled targets (not "generated") that ``source``'s directions were scored on."""
+    have = {r.get("targets", "generated") for r in rows if r["source"] == source}
+    return [t for t in study.TARGETS if t in have and t != "generated"]
+
+
+def style_table(rows, sources=study.ANCHOR_SOURCES) -> dict:
+    """Claim (c) per style of target: each source × micromotion's mean monotonic fraction
+    (released pipeline; bootstrap interval over identities) on generated faces and on each
+    style's inverted faces, formatted for :func:`helpers.tables.table`."""
+    table = {}
+    for source in sources:
+        styles = styles_of(rows, source)
+        if not styles:
+            continue
+        for m in motions_of(rows, source):
+            cells = {}
+            for t in ("generated", *styles):
+                if _select(rows, source, m, t):
+                    c = transfer(rows, source, m, targets=t)
+                    cells[t] = f"{c['mean']:.0%} ({c['low']:.0%}–{c['high']:.0%}) n={c['n']}"
+            table[f"{source} / {m}"] = cells
+    return table
+
+
+def style_mean(rows, source: str, targets: str, method: str = "rpca_released") -> dict:
+    """``source``'s mean monotonic fraction on ``targets`` over every micromotion: each
+    identity's mean over its micromotions, then the mean over identities (bootstrap)."""
+    by_identity: dict = {}
+    for r in _select(rows, source, None, targets):
+        by_identity.setdefault(r["identity"], []).append(
+            float(r[f"monotonic_{method}"]) / float(r["n_targets"]))
+    if not by_identity:
+        raise ValueError(f"no {source} rows on {targets} targets in the table")
+    mean, low, high = _bootstrap_mean([np.mean(v) for v in by_identity.values()])
+    return {"mean": mean, "low": low, "high": high, "n": len(by_identity)}
+
+
 def motions_of(rows, source: str) -> list[str]:
     return list(dict.fromkeys(r["motion"] for r in _select(rows, source)))
 
@@ -267,6 +310,16 @@ def record(out=study.TABLE, chapter: str = "study", claims=("a", "b", "c")) -> d
                     chapter=chapter, source=made,
                     protocol=f"mean monotonic fraction of each identity's direction (robust PCA, "
                              f"released rule) on {c['n_targets']} held-out faces; bootstrap")
+        if "c" in claims:
+            for t in ("generated", *styles_of(rows, source)) if styles_of(rows, source) else ():
+                c = style_mean(rows, source, t)
+                entries[f"study.style.{source}.{t}"] = results.record(
+                    f"study.style.{source}.{t}", c["mean"], c["low"], c["high"], c["n"],
+                    chapter=chapter, source=made,
+                    protocol=f"mean monotonic fraction of each identity's direction (robust PCA, "
+                             f"released rule) on {t} faces"
+                             + ("" if t == "generated" else ", rendered and inverted")
+                             + "; each identity averaged over micromotions; bootstrap")
     return entries
 
 
@@ -291,6 +344,12 @@ def summary_lines(out=study.TABLE) -> list[str]:
                          f" (random {b['mean']['random']:.1f}°, other micromotions "
                          f"{b['other_micromotion_mean']:.1f}°)")
             lines.append(line)
+    for source in study.ANCHOR_SOURCES:
+        for t in styles_of(rows, source):
+            c = style_mean(rows, source, t)
+            lines.append(f"{source:6s} on inverted {t} faces: monotonic {c['mean']:.0%} "
+                         f"({c['low']:.0%}–{c['high']:.0%}) over {c['n']} identities, all "
+                         f"micromotions (generated: {style_mean(rows, source, 'generated')['mean']:.0%})")
     return lines
 
 

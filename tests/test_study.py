@@ -51,6 +51,47 @@ def test_local_study_records_provenance_and_resumes_without_duplicates(world, tm
     assert len(keys) == len(set(keys)) == 3
 
 
+def test_styled_targets_score_the_same_anchors_on_inverted_faces(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("MICROMOTION_CACHE", str(tmp_path / "cache"))
+    tasks = tiny(("text", "random"), identities=1, targets=("generated", "painting"))
+    assert [(t.source, t.targets) for t in tasks] == [
+        ("text", "generated"), ("text", "painting"), ("random", "generated")]
+    # the keys made before targets had styles stay the same
+    assert tasks[0].key == study.Task("text", "smile", 0, steps=2, n_targets=4).key
+    assert tasks[1].key != tasks[0].key
+    out = tmp_path / "table"
+    assert study.run(tasks, out, world=world, progress=False)["done"] == 3
+    rows = {r["targets"] + r["source"]: r for r in study.read_rows(out)}
+    painted = rows["paintingtext"]
+    assert 0 <= painted["monotonic_rpca_released"] <= 4 and painted["monotonic_pca_released"] == ""
+    assert not (out / "bases" / f"{tasks[1].key}.npy").exists()
+    assert (tmp_path / "cache" / "anchors" / "targets").is_dir()   # the inverted faces, shared
+    assert [t["source"] for t in study_stats._select(study.read_rows(out), "text")] == ["text"]
+    assert study_stats.styles_of(study.read_rows(out), "text") == ["painting"]
+    with pytest.raises(ValueError, match="unknown targets"):
+        study.Task("text", "smile", 0, targets="oil").validate()
+    with pytest.raises(ValueError, match="styled targets score directions"):
+        study.Task("random", "-", 0, targets="painting").validate()
+
+
+def test_a_table_from_before_styled_targets_is_read_and_upgraded(world, tmp_path):
+    out = tmp_path / "table"
+    prov = {"commit": "x", "world_version": study.world_version(), "world_files": "{}",
+            "protocol": "p"}
+    study.append_row(out, study.Task("random", "-", 0), {"energy": 0.5, "energy_rpca": 0.9,
+                                                          "seconds": 1.0}, None, prov)
+    path = out / "rows.csv"
+    old = list(csv.reader(path.open()))
+    i = old[0].index("targets")
+    path.write_text("\n".join(",".join(r[:i] + r[i + 1:]) for r in old) + "\n")
+    assert study.read_rows(out)[0]["targets"] == "generated"
+    study.append_row(out, study.Task("random", "-", 1), {"energy": 0.4, "energy_rpca": 0.8,
+                                                          "seconds": 1.0}, None, prov)
+    rows = study.read_rows(out)
+    assert [r["identity"] for r in rows] == ["0", "1"] and rows[0]["energy"] == 0.5
+    assert next(csv.reader(path.open())) == list(study.COLUMNS)
+
+
 def test_a_table_of_another_world_version_is_refused(world, tmp_path):
     out = tmp_path / "table"
     task = study.Task("random", "-", 0)
@@ -147,7 +188,7 @@ def test_the_committed_table_is_of_the_shipped_world_and_complete_per_row():
     keys = [r["key"] for r in rows]
     assert len(keys) == len(set(keys))
     for r in rows:
-        if r["source"] in study.ANCHOR_SOURCES:
+        if r["source"] in study.ANCHOR_SOURCES and r["targets"] == "generated":
             assert study.load_basis(study.TABLE, r["key"]).shape[0] == int(r["rank"])
 
 
@@ -162,7 +203,7 @@ def test_committed_rows_recompute_by_their_key(world):
         r = by_source[source]
         task = study.Task(r["source"], r["motion"], int(r["identity"]), int(r["seed"]),
                           int(r["steps"]), int(r["clip_steps"]), int(r["rank"]),
-                          int(r["n_targets"]), int(r["target_seed"]))
+                          int(r["n_targets"]), int(r["target_seed"]), r["targets"])
         assert task.key == r["key"]
         row, _ = study.compute(task, world, methods=study.METHODS[:1])
         assert row["energy"] == pytest.approx(r["energy"], abs=1e-3)
@@ -203,6 +244,22 @@ def test_methods_are_compared_per_identity_with_an_interval():
     assert table["text / smile"]["PCA, released rule"].startswith("40% (40%–40%)")
     with pytest.raises(ValueError, match="no clips rows"):
         study_stats.paired_gain(rows, "clips", "rpca_principal")
+
+
+def test_styles_are_read_apart_from_generated_targets():
+    rows = [{"source": "text", "motion": m, "identity": i, "n_targets": 100, "targets": t,
+             "monotonic_rpca_released": v + i}
+            for t, v in (("generated", 80), ("painting", 50)) for i in range(5)
+            for m in ("smile", "yaw")]
+    assert study_stats.transfer(rows, "text", "smile")["mean"] == pytest.approx(0.82)
+    assert study_stats.transfer(rows, "text", "smile", targets="painting")["mean"] == \
+        pytest.approx(0.52)
+    assert study_stats.style_mean(rows, "text", "painting")["n"] == 5
+    table = study_stats.style_table(rows)
+    assert set(table["text / yaw"]) == {"generated", "painting"}
+    assert table["text / yaw"]["painting"].startswith("52%")
+    with pytest.raises(ValueError, match="no text rows on cartoon"):
+        study_stats.style_mean(rows, "text", "cartoon")
 
 
 def test_sources_are_compared_unpaired_over_the_micromotions_both_hold():
