@@ -311,6 +311,17 @@ def record(out=study.TABLE, chapter: str = "study", claims=("a", "b", "c")) -> d
                     protocol=f"mean monotonic fraction of each identity's direction (robust PCA, "
                              f"released rule) on {c['n_targets']} held-out faces; bootstrap")
         if "c" in claims:
+            for m in motions_of(rows, source):
+                for t in styles_of(rows, source):
+                    if not _select(rows, source, m, t):
+                        continue
+                    c = transfer(rows, source, m, targets=t)
+                    entries[f"study.monotonic.{source}.{m}.{t}"] = results.record(
+                        f"study.monotonic.{source}.{m}.{t}", c["mean"], c["low"], c["high"],
+                        c["n"], chapter=chapter, source=made,
+                        protocol=f"mean monotonic fraction of each identity's direction (robust "
+                                 f"PCA, released rule) on {c['n_targets']} {t} renders, "
+                                 "inverted; bootstrap")
             for t in ("generated", *styles_of(rows, source)) if styles_of(rows, source) else ():
                 c = style_mean(rows, source, t)
                 entries[f"study.style.{source}.{t}"] = results.record(
