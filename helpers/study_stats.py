@@ -123,7 +123,7 @@ def shared_subspace(out, rows, source: str, motion: str, seed: int = 0) -> dict:
     bases = _bases(out, own)
     angles = _pair_angles(bases)
     ids = [int(r["identity"]) for r in own]
-    others = [r for r in rows if r["source"] == source and r["motion"] not in (motion, "-")
+    others = [r for r in _select(rows, source) if r["motion"] not in (motion, "-")
               and int(r["identity"]) in ids]
     other_angles = [subspaces.principal_angles(bases[ids.index(int(r["identity"]))],
                                                study.load_basis(out, r["key"])).mean()

@@ -130,7 +130,7 @@ def test_ray_engine_loses_and_duplicates_nothing_when_a_worker_is_killed(tmp_pat
 
 
 # --------------------------------------------------------------------------- statistics
-def _fake_table(out, n=6, seed=0):
+def _fake_table(out, n=6, seed=0, styled=True):
     """Rows whose answers are known: smile's subspaces identical across identities, yaw's random;
     smile's energy above every null, yaw's below."""
     rng = np.random.RandomState(seed)
@@ -151,6 +151,9 @@ def _fake_table(out, n=6, seed=0):
                 row |= {f"monotonic_{name}": 100 if m == "smile" else 10 * i,
                         f"slope_{name}": 0.3, f"drift_{name}": 0.1, f"effect_{name}": 0.3}
             study.append_row(out, study.Task("text", m, i), row, basis.astype(np.float16), prov)
+            if styled:    # a styled row: the same anchors scored on paintings, no subspace file
+                study.append_row(out, study.Task("text", m, i, targets="painting"),
+                                 row | {"monotonic_rpca_released": 50}, None, prov)
 
 
 def test_statistics_on_a_table_with_known_answers(tmp_path):
@@ -171,8 +174,10 @@ def test_statistics_on_a_table_with_known_answers(tmp_path):
     assert c_smile["mean"] == 1 and c_smile["good"] == 6
     assert c_yaw["mean"] == pytest.approx(np.mean([0.1 * i for i in range(6)]))
     assert c_yaw["low"] <= c_yaw["mean"] <= c_yaw["high"] and c_yaw["good"] == 0
+    assert study_stats.transfer(rows, "text", "yaw", targets="painting")["mean"] == 0.5
     lines = study_stats.summary_lines(out)
     assert any(line.startswith("text   smile") for line in lines)
+    assert any("inverted painting faces: monotonic 50%" in line for line in lines)
 
 
 # --------------------------------------------------------------------------- the committed table
