@@ -140,6 +140,14 @@ def edit_profile(world, codes, direction, micromotion: str, alphas, frames=None)
     return out
 
 
+def reading(profile: dict) -> str:
+    """One profile in a table cell: the text model's mean rise from the first α to the last /
+    the mean identity cosine at the last α (/ the judge's mean rise, where there is one)."""
+    rise = lambda v: v[-1].mean() - v[0].mean()
+    text = f"{rise(profile['clip_degree']):+.2f} / {profile['identity'][-1].mean():.2f}"
+    return text + (f" / {rise(profile['judge']):+.2f}" if "judge" in profile else "")
+
+
 def proxy_agreement(profiles: dict, resamples: int = 2000, seed: int = 0) -> dict:
     """How far the readings without ground truth can stand in for the judge.
 

@@ -302,7 +302,8 @@ def append_row(out, task: Task, row: dict, basis, provenance: dict) -> None:
 def _upgrade(path: Path) -> None:
     """Give a table from before styled targets its ``targets`` column (all "generated"), so
     that new rows line up with the header; any other difference is refused."""
-    header = next(csv.reader(io.StringIO(path.read_text())), [])
+    with open(path, newline="") as f:                  # the header line only
+        header = next(csv.reader(f), [])
     if header == list(COLUMNS):
         return
     if set(COLUMNS) - set(header) != {"targets"} or set(header) - set(COLUMNS):

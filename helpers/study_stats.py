@@ -322,7 +322,8 @@ def record(out=study.TABLE, chapter: str = "study", claims=("a", "b", "c")) -> d
                         protocol=f"mean monotonic fraction of each identity's direction (robust "
                                  f"PCA, released rule) on {c['n_targets']} {t} renders, "
                                  "inverted; bootstrap")
-            for t in ("generated", *styles_of(rows, source)) if styles_of(rows, source) else ():
+            styles = styles_of(rows, source)
+            for t in ("generated", *styles) if styles else ():
                 c = style_mean(rows, source, t)
                 entries[f"study.style.{source}.{t}"] = results.record(
                     f"study.style.{source}.{t}", c["mean"], c["low"], c["high"], c["n"],
