@@ -82,3 +82,45 @@ def test_wider_run_keeps_its_width_when_resumed(tmp_path):
     assert torch.load(state, weights_only=True)["step"] == 2
     g = load_generator(out)
     assert g.channels == Generator(**wide["g_config"]).channels
+
+
+def test_augmentation_is_differentiable_replayable_and_named():
+    """#25's second candidate: DiffAugment's colour, translation and cutout, drawn from a CPU
+    generator (a seeded run replays) and differentiable (G's gradient flows through them)."""
+    from helpers.worlds.synthfaces.augment import augment, parse_policy
+    x = torch.linspace(-1, 1, 2 * 3 * 16 * 16).reshape(2, 3, 16, 16).requires_grad_(True)
+    policy = parse_policy("color, translation,cutout")
+    assert policy == ("color", "translation", "cutout") and parse_policy("") == ()
+    a = augment(x, policy, torch.Generator().manual_seed(3))
+    assert torch.equal(a, augment(x, policy, torch.Generator().manual_seed(3)))
+    assert a.shape == x.shape and not torch.equal(a, x)
+    a.square().sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    shifted = augment(torch.ones(8, 3, 16, 16), ("translation",), torch.Generator().manual_seed(1))
+    empty = shifted[:, 0] == 0               # a shift brings in whole rows and columns of zeros
+    rows, cols = empty.all(2, keepdim=True), empty.all(1, keepdim=True)
+    assert torch.equal(empty, rows | cols) and empty.any()
+    with pytest.raises(ValueError, match="unknown augmentation 'flip'"):
+        parse_policy("color,flip")
+
+
+def test_augmented_and_projected_runs_train_save_and_resume(tmp_path, capsys):
+    """``--augment`` and ``--projected`` (a second D on the frozen text model's image features)
+    train, log what they used, and resume with the heads and their optimiser."""
+    state, out = tmp_path / "state.pt", tmp_path / "g.pt"
+    common = ["--batch", "4", "--save-every", "1", "--state", str(state), "--out", str(out),
+              "--no-probe", "--augment", "translation,cutout", "--projected"]
+    assert train_gan.main(["--steps", "1", *common]) == 0
+    first = torch.load(state, weights_only=True)
+    assert set(first) >= {"proj", "p_opt"}
+    assert not any(k.startswith("visual") for k in first["proj"])    # the frozen ViT is not saved
+    assert train_gan.main(["--steps", "2", *common]) == 0
+    second = torch.load(state, weights_only=True)
+    moved = [k for k in first["proj"] if not torch.equal(first["proj"][k], second["proj"][k])]
+    assert moved and all(k.startswith("heads.") for k in moved)   # heads train, the mix is fixed
+    rows = [json.loads(line) for line in state.with_suffix(".log.jsonl").read_text().splitlines()]
+    assert rows[-1]["augment"] == "translation,cutout" and rows[-1]["projected"] is True
+    code = train_gan.main(["--steps", "3", "--augment", "blur", "--state", str(tmp_path / "x.pt"),
+                           "--out", str(tmp_path / "y.pt")])
+    assert code == 2 and "unknown augmentation 'blur'" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()

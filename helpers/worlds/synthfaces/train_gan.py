@@ -29,6 +29,7 @@ from ...files import atomic_write
 from ...shipped import DATA, record
 from ...stylegan2 import Discriminator, Generator, save_generator
 from . import renderer
+from .augment import augment, parse_policy
 
 GAN_CONFIG = dict(size=64, style_dim=128, n_mlp=4, channel_multiplier=1, channel_max=96,
                   channel_scale=0.125, lr_mlp=0.01)
@@ -55,7 +56,7 @@ def real_batch(step: int, batch: int, seed: int, size: int) -> torch.Tensor:
 
 
 def _requires_grad(module, flag):
-    for p in module.parameters():
+    for p in (module.parameters() if module is not None else []):
         p.requires_grad_(flag)
 
 
@@ -90,30 +91,58 @@ class Trainer:
         c = args.r1_every / (args.r1_every + 1)
         self.g_opt = torch.optim.Adam(self.g.parameters(), lr=args.lr, betas=(0.0, 0.99))
         self.d_opt = torch.optim.Adam(self.d.parameters(), lr=args.lr, betas=(0.0, 0.99 ** c))
+        self.proj = self.p_opt = None
+        if getattr(args, "projected", False):
+            from .projected import ProjectedHeads
+            from .text_model import load_text_model
+            self.proj = ProjectedHeads(load_text_model(device=self.device).visual).to(self.device)
+            self.p_opt = torch.optim.Adam(self.proj.parameters(), lr=args.lr, betas=(0.0, 0.99 ** c))
         self._set_learning_rates()
         self.step = 0
         self.gen = torch.Generator().manual_seed(args.seed)
+        self.policy = parse_policy(getattr(args, "augment", ""))
         self.log = []
+
+    def d_logits(self, x, heads: bool = True):
+        """D's logits for ``x``, through the run's differentiable augmentation if it has one,
+        plus the projected heads' if the run has them (R1 leaves them out, as Projected GANs do:
+        they are not penalised, and attention has no double backward on a CPU)."""
+        x = augment(x, self.policy, self.gen) if self.policy else x
+        return self.d(x) if self.proj is None or not heads else self.d(x) + self.proj(x)
+
+    def _d_update(self, loss):
+        opts = [self.d_opt] + ([self.p_opt] if self.p_opt is not None else [])
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt in opts:
+            opt.step()
 
     def _set_learning_rates(self):
         """G at ``--lr``; D at ``--lr`` × r1_every/(r1_every + 1), StyleGAN2's correction for lazy R1."""
         c = self.args.r1_every / (self.args.r1_every + 1)
         for group in self.g_opt.param_groups:
             group["lr"] = self.args.lr
-        for group in self.d_opt.param_groups:
-            group["lr"] = self.args.lr * c
+        for opt in (self.d_opt, self.p_opt):
+            for group in (opt.param_groups if opt is not None else []):
+                group["lr"] = self.args.lr * c
 
     def state_dict(self):
         return {"g": self.g.state_dict(), "d": self.d.state_dict(), "g_ema": self.g_ema.state_dict(),
                 "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
                 "step": self.step, "rng": self.gen.get_state(), "log": json.dumps(self.log),
-                "g_config": self.g_config, "d_config": self.d_config}
+                "g_config": self.g_config, "d_config": self.d_config,
+                **({"proj": self.proj.state_dict(), "p_opt": self.p_opt.state_dict()}
+                   if self.proj is not None else {})}
 
     def load_state_dict(self, state):
         for name in ("g", "d", "g_ema"):
             getattr(self, name).load_state_dict(state[name])
         self.g_opt.load_state_dict(state["g_opt"])
         self.d_opt.load_state_dict(state["d_opt"])
+        if self.proj is not None and "proj" in state:     # else the heads start fresh
+            self.proj.load_state_dict(state["proj"])
+            self.p_opt.load_state_dict(state["p_opt"])
         self._set_learning_rates()                           # --lr applies to a resumed run too
         self.step = int(state["step"])
         self.gen.set_state(state["rng"])
@@ -123,25 +152,21 @@ class Trainer:
         a, g, d, b = self.args, self.g, self.d, self.args.batch
         real = real_batch(self.step, b, a.seed, GAN_CONFIG["size"]).to(self.device)
         # discriminator
-        _requires_grad(g, False), _requires_grad(d, True)
+        _requires_grad(g, False), _requires_grad(d, True), _requires_grad(self.proj, True)
         with torch.no_grad():
             fake = generate(g, *_latents(b, g.style_dim, a.mixing, self.gen, self.device), self.gen)
-        d_loss = F.softplus(d(fake)).mean() + F.softplus(-d(real)).mean()
-        self.d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.d_opt.step()
+        d_loss = F.softplus(self.d_logits(fake)).mean() + F.softplus(-self.d_logits(real)).mean()
+        self._d_update(d_loss)
         r1 = torch.zeros((), device=self.device)
         if self.step % a.r1_every == 0:
             real.requires_grad_(True)
-            (grad,) = torch.autograd.grad(d(real).sum(), real, create_graph=True)
+            (grad,) = torch.autograd.grad(self.d_logits(real, heads=False).sum(), real, create_graph=True)
             r1 = grad.pow(2).sum([1, 2, 3]).mean()
-            self.d_opt.zero_grad(set_to_none=True)
-            (a.r1 / 2 * r1 * a.r1_every).backward()
-            self.d_opt.step()
+            self._d_update(a.r1 / 2 * r1 * a.r1_every)
         # generator
-        _requires_grad(g, True), _requires_grad(d, False)
+        _requires_grad(g, True), _requires_grad(d, False), _requires_grad(self.proj, False)
         fake = generate(g, *_latents(b, g.style_dim, a.mixing, self.gen, self.device), self.gen)
-        g_loss = F.softplus(-d(fake)).mean()
+        g_loss = F.softplus(-self.d_logits(fake)).mean()
         self.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_opt.step()
@@ -230,6 +255,10 @@ def parse_args(argv=None):
     p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life, thousands of images")
     p.add_argument("--no-ema-rampup", dest="ema_rampup", action="store_false")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--projected", action="store_true",
+                   help="add a discriminator on the frozen text model's image features")
+    p.add_argument("--augment", default="",
+                   help="differentiable augmentation of D's input, e.g. color,translation,cutout")
     p.add_argument("--width", type=float, default=1.0,
                    help="channel counts of G and D times this (a resumed state keeps its own)")
     p.add_argument("--threads", type=int, default=1,
@@ -250,7 +279,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     try:
         trainer = Trainer(args)
-    except ValueError as err:       # e.g. --device cuda on a machine without a GPU
+    except ValueError as err:       # --device cuda without a GPU; an unknown --augment
         print(f"train_gan: {err}", file=sys.stderr)
         return 2
     path = state_path(args)
@@ -282,7 +311,8 @@ def main(argv=None):
             save_state(trainer, path)
             export(trainer, Path(args.out))
             entry = {"step": trainer.step, "time": time.time(), "batch": args.batch, "r1": args.r1,
-                     "width": args.width,
+                     "width": args.width, **({"augment": args.augment} if args.augment else {}),
+                     **({"projected": True} if args.projected else {}),
                      "lr": args.lr, "renderer": renderer.VERSION,
                      "d": float(np.mean([r["d"] for r in trainer.log[-args.save_every:]])),
                      "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]]))}
