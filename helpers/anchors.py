@@ -63,7 +63,7 @@ def video_anchors(world, frames, steps: int = 300, lr: float = 0.03, spread_weig
         from .clips import read_frames, to_tensor
         frames = to_tensor(read_frames(frames), world.resolution)
     # the encoder's guess is where the optimisation starts, so a retrained encoder recomputes
-    key = cache_key(kind="video", world=world.info.get("weights_sha256", world.name), frames=frames,
+    key = cache_key(kind="video", world=world.version, frames=frames,
                     steps=steps, lr=lr, spread=spread_weight, encoder=world.info.get("encoder_sha256"))
 
     def compute():            # the world's own inversion policy: its encoder, then refinement
@@ -152,7 +152,7 @@ def oracle_anchors(world, starts: torch.Tensor, micromotion: str, degrees=None, 
     if starts.dim() == 2:
         starts = starts[None]
     n, k = len(starts), len(degrees)
-    key = cache_key(kind="oracle", world=world.info.get("weights_sha256", world.name), starts=starts.cpu(),
+    key = cache_key(kind="oracle", world=world.version, starts=starts.cpu(),
                     motion=micromotion, targets=targets, steps=steps, lr=lr, l2=l2_lambda, id=id_lambda,
                     guide=world.info.get("meter_sha256"))
     j = factor_index(micromotion)
@@ -185,7 +185,7 @@ def text_anchors(world, starts: torch.Tensor, template: str, degrees=None, steps
     if starts.dim() == 2:
         starts = starts[None]
     n, k = len(starts), len(texts)
-    key = cache_key(kind="text", world=world.info.get("weights_sha256", world.name), starts=starts.cpu(),
+    key = cache_key(kind="text", world=world.version, starts=starts.cpu(),
                     texts=texts, steps=steps, lr=lr, l2=l2_lambda, id=id_lambda,
                     text_model=world.info.get("text_model_sha256"))
 

@@ -89,6 +89,12 @@ def judge(claim: Claim, results: dict, motion: str) -> dict:
             "verdict": verdict}
 
 
+def world_versions(results: dict) -> list[str]:
+    """The world versions the results were computed on (one, in a run of the book; an entry
+    recorded before versions were recorded counts as "unrecorded")."""
+    return sorted({str(e.get("world") or "unrecorded") for e in results.values()})
+
+
 def verdicts(results: dict, motions=MICROMOTIONS) -> dict:
     """{(claim number, micromotion): judgement} for every claim and micromotion."""
     return {(c.number, m): judge(c, results, m) for c in CLAIMS for m in motions}

@@ -19,7 +19,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 ENV = "MICROMOTION_RESULTS"
-FIELDS = ("value", "low", "high", "n", "chapter", "source", "protocol")
+FIELDS = ("value", "low", "high", "n", "chapter", "source", "protocol", "world")
+#: the version of the world this process loaded (``helpers.worlds.load`` sets it): every entry
+#: records it, so the closing chapter can tell numbers of two model sets apart
+world_version: str | None = None
 
 
 def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -68,7 +71,8 @@ def record(name: str, value: float, low: float, high: float, n: int, chapter: st
     """Merge one result into the results file (locked, then replaced atomically) → the entry.
 
     ``low``/``high``: the 95 % interval; ``n``: the sample size behind it; ``source``: what
-    computed it (a function or a committed table); ``protocol``: how, in a sentence.
+    computed it (a function or a committed table); ``protocol``: how, in a sentence. The entry
+    also records ``world``: the version of the world this process loaded (``world_version``).
     """
     if not name or any(c.isspace() for c in name):
         raise ValueError(f"a result name is one word with dots, e.g. 'text.monotonic.smile', got {name!r}")
@@ -77,7 +81,8 @@ def record(name: str, value: float, low: float, high: float, n: int, chapter: st
         raise ValueError(f"{name}: need a finite value inside its interval, got {value} in [{low}, {high}]")
     if int(n) < 1:
         raise ValueError(f"{name}: the sample size must be at least 1, got {n}")
-    entry = dict(zip(FIELDS, (value, low, high, int(n), str(chapter), str(source), str(protocol))))
+    entry = dict(zip(FIELDS, (value, low, high, int(n), str(chapter), str(source), str(protocol),
+                              world_version)))
     file = Path(file) if file is not None else path()
     if file.is_symlink():
         raise ValueError(f"{file} is a symbolic link: results are not written through links")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .shipped import DATA, manifest
+from .shipped import DATA, frozen_version, world_files, world_version
 
 TABLE = DATA / "studies" / "study"
 MADE_BY = "python -m helpers.study run"
@@ -44,8 +44,6 @@ SOURCES = ANCHOR_SOURCES + NULL_SOURCES
 TARGETS = ("generated", "photo", "painting", "cartoon", "sculpture")
 #: (decomposition, rule) pairs a task scores: the paper's released pipeline first
 METHODS = (("rpca", "last_minus_first"), ("pca", "last_minus_first"), ("rpca", "principal"))
-WORLD_FILES = ("synthfaces_g.pt", "synthfaces_clip.pt", "synthfaces_meter.pt",
-               "synthfaces_judge.pt", "synthfaces_encoder.pt")
 FAULT = "MICROMOTION_STUDY_FAULT"     # tests: "<key>:<marker file>" kills the worker once mid-task
 
 
@@ -109,18 +107,6 @@ def grid(identities: int = 20, motions=None, sources=SOURCES, targets=("generate
 
 
 # --------------------------------------------------------------------------- provenance
-def world_files() -> dict[str, str | None]:
-    entries = manifest()
-    return {name: entries.get(name, {}).get("sha256") for name in WORLD_FILES}
-
-
-def world_version(files: dict | None = None) -> str:
-    """One short name for the set of shipped files the study's numbers depend on."""
-    files = world_files() if files is None else files
-    text = "\n".join(f"{k}:{files[k]}" for k in sorted(files))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def commit() -> str:
     """The repository's commit (with ``+dirty`` when files differ from it), or 'unknown'."""
     root = Path(__file__).resolve().parents[1]
@@ -189,7 +175,7 @@ def target_codes(world, task: Task):
     if task.targets == "generated":
         return world.sample_wplus(task.n_targets, seed=task.target_seed)
     from . import anchors, photos
-    key = anchors.cache_key(kind="targets", world=world.info.get("weights_sha256", world.name),
+    key = anchors.cache_key(kind="targets", world=world.version,
                             style=task.targets, n=task.n_targets, seed=task.target_seed,
                             refine_steps=INVERT_STEPS)
 
@@ -355,6 +341,8 @@ def run(tasks: list[Task], out=TABLE, engine: str = "local", workers: int | None
     done = finished(out)
     todo = [t.validate() for t in tasks if t.key not in done]
     files = world_files()
+    if frozen_version() != world_version(files):     # a study runs on one frozen world version
+        raise ValueError("the frozen world version does not match the shipped models")
     provenance = {"commit": commit(), "world_version": world_version(files),
                   "world_files": json.dumps(files, sort_keys=True), "protocol": PROTOCOL.describe()}
     old = {r["world_version"] for r in read_rows(out)} - {provenance["world_version"]}

@@ -370,7 +370,7 @@ def table_for(world, out=study.TABLE) -> list[dict] | None:
     world as shipped), else None: another world has no table."""
     if not (Path(out) / "rows.csv").is_file():
         return None
-    if world.info.get("weights_sha256") != study.world_files().get("synthfaces_g.pt"):
+    if world.version != study.world_version():
         return None
     return load(out)
 

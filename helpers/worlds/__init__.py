@@ -32,9 +32,13 @@ def load(name: str = "synthfaces", device: str | None = "auto") -> World:
     dev = pick_device(device)
     if key == "synthfaces":
         from .synthfaces import world as synthfaces_world
-        return synthfaces_world.load(dev)
-    from .ffhq import world as ffhq_world
-    return ffhq_world.load(dev)
+        world = synthfaces_world.load(dev)
+    else:
+        from .ffhq import world as ffhq_world
+        world = ffhq_world.load(dev)
+    from .. import results
+    results.world_version = world.version        # every result this process records names it
+    return world
 
 
 def __getattr__(name: str):

@@ -90,6 +90,12 @@ class World:
 
     # ------------------------------------------------------------------ metadata
     @property
+    def version(self) -> str:
+        """The world's version: a short hash of its model files' hashes. Results, anchor caches
+        and study rows record it, so numbers from other models are never mixed up."""
+        return self.info.get("version") or self.name
+
+    @property
     def latent_avg(self):
         """The generator's average w [style_dim]: the centre of truncation and of inversion."""
         return self.generator.latent_avg

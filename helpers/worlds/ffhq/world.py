@@ -5,6 +5,9 @@ from __future__ import annotations
 from ..world import World
 from . import catalogue  # noqa: F401  (registers the weights fetched below)
 
+#: the paper's models this world may load: its version is a hash of their hashes
+MODELS = ("stylegan2-ffhq", "restyle-psp-ffhq", "e4e-ffhq", "arcface-ir-se50", "clip-vit-b32")
+
 FFHQ_CONFIG = dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)
 
 
@@ -43,6 +46,7 @@ def load(dev, config: dict | None = None, encoder_input: int | None = None) -> W
     """The paper's world. ``config`` (Generator kwargs, default :data:`FFHQ_CONFIG`) and
     ``encoder_input`` (default 256 px) exist so that tests can wire it with small random models."""
     from ...stylegan2 import load_generator
+    from ...shipped import world_version
     from ...weights import fetch, get_spec
     from .encoders import ENCODER_SIZE
     config = dict(FFHQ_CONFIG if config is None else config)
@@ -74,6 +78,7 @@ def load(dev, config: dict | None = None, encoder_input: int | None = None) -> W
                  loaders={"encoder": encoder, "identity_model": identity_model,
                           "text_model": lambda: load_clip(dev)},
                  info={"weights": str(path), "weights_sha256": get_spec("stylegan2-ffhq").sha256,
+                       "version": world_version({n: get_spec(n).sha256 for n in MODELS}),
                        "encoder": "restyle-psp-ffhq (ReStyle-pSp, 5 iterations; loads on first use)",
                        "identity_model": "arcface-ir-se50 (loads on first use)",
                        "text_model": "CLIP ViT-B/32 (loads on first use)"})

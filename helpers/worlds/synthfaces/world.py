@@ -8,7 +8,7 @@ from ..world import World
 def load(dev) -> World:
     """The synthfaces world on device ``dev``."""
     import torch
-    from ...shipped import manifest, verified
+    from ...shipped import manifest, verified, world_version
     from ...stylegan2 import load_generator
     from .meter import load_meter
     path = verified("synthfaces_g.pt")
@@ -25,7 +25,7 @@ def load(dev) -> World:
     if "synthfaces_encoder.pt" in entries:
         from .encoder import load_encoder
         encoder = load_encoder(device=dev, generator_sha256=g_sha)
-    info = {"trained_images": int(meta.get("trained_images", 0)),
+    info = {"version": world_version(), "trained_images": int(meta.get("trained_images", 0)),
             "trained_steps": int(meta.get("trained_steps", 0)), "weights": str(path),
             "weights_sha256": g_sha,
             "text_model_sha256": entries.get("synthfaces_clip.pt", {}).get("sha256"),
