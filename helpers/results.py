@@ -105,21 +105,44 @@ def record(name: str, value: float, low: float, high: float, n: int, chapter: st
     return entry
 
 
+def _myst_glue():
+    """myst-nb's ``glue`` in a notebook kernel that has it (the book's build), else None."""
+    try:
+        from IPython import get_ipython
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return myst_glue if shell is not None and hasattr(shell, "kernel") else None
+
+
 def glue(name: str, entry: dict) -> None:
     """Hand a result to the chapter's prose: in a notebook kernel with myst-nb installed (the
     book's build), ``{glue:text}`name:.1%``` shows its value and ``name.low``, ``name.high``,
     ``name.n`` its interval and sample size, as computed in this run. Elsewhere (Colab, tests) a
     no-op: the numbers are printed by the chapter anyway."""
-    try:
-        from IPython import get_ipython
-        from myst_nb import glue as myst_glue
-    except ImportError:
-        return
-    if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
+    myst_glue = _myst_glue()
+    if myst_glue is None:
         return
     myst_glue(name, entry["value"], display=False)
     for field in ("low", "high", "n"):
         myst_glue(f"{name}.{field}", entry[field], display=False)
+
+
+def glue_text(name: str, text: str) -> None:
+    """Hand a sentence computed in this run to the chapter's prose (``{glue:text}`name```), where
+    a number alone cannot say it (e.g. "never: its floor lies above the goal"); a no-op outside
+    the book's build, like :func:`glue`."""
+    myst_glue = _myst_glue()
+    if myst_glue is not None:       # a str's own repr would show its quotes on the page
+        myst_glue(name, _Plain(text), display=False)
+
+
+class _Plain(str):
+    """Text whose plain-text display is itself, without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def record_fraction(name: str, successes: int, n: int, **context) -> dict:

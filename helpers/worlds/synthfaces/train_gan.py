@@ -215,12 +215,13 @@ class QualityProbe:
 
 def training_history(path=None) -> dict[str, np.ndarray]:
     """The saved log of a run: ``step``, ``images``, ``d`` and ``g`` losses, ``fd`` (the guide meter's
-    features), ``fd_judge`` (the judge's), ``r1``, ``lr`` (NaN
+    features), ``fd_judge`` (the judge's), ``r1``, ``lr``, ``sec_per_step`` (NaN
     where not logged) and ``renderer`` (the renderer's version; 1 before it was logged), each an
     array over the saves."""
     path = Path(path) if path is not None else DATA / "training" / "gan_state.log.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    out = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in ("step", "d", "g", "fd", "fd_judge", "r1", "lr")}
+    out = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float)
+           for k in ("step", "d", "g", "fd", "fd_judge", "r1", "lr", "sec_per_step")}
     out["renderer"] = np.array([r.get("renderer", 1) for r in rows], dtype=float)
     out["images"] = out["step"] * np.array([r.get("batch", 32) for r in rows])
     return out
@@ -315,7 +316,10 @@ def main(argv=None):
                      **({"projected": True} if args.projected else {}),
                      "lr": args.lr, "renderer": renderer.VERSION,
                      "d": float(np.mean([r["d"] for r in trainer.log[-args.save_every:]])),
-                     "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]]))}
+                     "g": float(np.mean([r["g"] for r in trainer.log[-args.save_every:]])),
+                     "sec_per_step": round(float(np.median([r.get("sec", np.nan) for r in
+                                                            trainer.log[-args.save_every:]])), 3),
+                     "threads": args.threads}
             if probe is not None:
                 entry.update(probe(trainer.g_ema))
                 bar.write(f"step {trainer.step}: Fréchet distance to renders " + ", ".join(
