@@ -120,12 +120,19 @@ def summary(goal: float = 10.0) -> dict[str, dict]:
 
 
 def _images(n: float) -> str:
-    return "never" if not np.isfinite(n) else (f"{n / 1e9:.1f} billion" if n >= 1e9 else
-                                               f"{n / 1e6:.1f} million")
+    if not np.isfinite(n):
+        return "never"
+    if n >= 1e12:
+        return "over a trillion"
+    return f"{n / 1e9:.1f} billion" if n >= 1e9 else f"{n / 1e6:.1f} million"
+
+
+def _times(n: float, seen: float) -> str:
+    return f", {n / seen:,.0f}× what it has seen" if n < 1e12 else ""
 
 
 def _days(n: float, sec_per_image: float) -> str:
-    if not (np.isfinite(n) and np.isfinite(sec_per_image)):
+    if not (np.isfinite(n) and np.isfinite(sec_per_image)) or n >= 1e12:
         return ""
     return f" (~{n * sec_per_image / 86400:,.0f} CPU-days at this machine's measured rate)"
 
@@ -137,14 +144,14 @@ def goal_text(row: dict) -> str:
         return "not enough saves to fit"
     rate = row["sec_per_step"] / 32           # every run here uses batch 32
     seen = max(row["images"], 1.0)
-    if np.isfinite(f["images_to_goal"]):
-        return (f"{_images(f['images_to_goal'])} images, {f['images_to_goal'] / seen:,.0f}× what "
-                f"it has seen{_days(f['images_to_goal'], rate)}")
+    need = f["images_to_goal"]
+    if np.isfinite(need):
+        return f"{_images(need)} images{_times(need, seen)}{_days(need, rate)}"
     optimistic = f["images_to_goal_low"]
     if np.isfinite(optimistic):
         return (f"never by the fitted curve (its floor {f['f_inf']:.1f} lies above {f['goal']:g}); "
-                f"even the most hopeful end of its interval needs {_images(optimistic)} images, "
-                f"{optimistic / seen:,.0f}× what it has seen{_days(optimistic, rate)}")
+                f"even the most hopeful end of its interval needs {_images(optimistic)} images"
+                f"{_times(optimistic, seen)}{_days(optimistic, rate)}")
     return f"never: every resample of the curve levels off above {f['goal']:g}"
 
 
