@@ -138,21 +138,20 @@ def _days(n: float, sec_per_image: float) -> str:
 
 
 def goal_text(row: dict) -> str:
-    """A sentence on what reaching the goal takes, by the experiment's fitted curve."""
+    """What reaching the goal takes by the experiment's fitted curve, as a phrase."""
     f = row["fit"]
     if f is None:
-        return "not enough saves to fit"
-    rate = row["sec_per_step"] / 32           # every run here uses batch 32
-    seen = max(row["images"], 1.0)
+        return "not known (too few saves to fit a curve)"
+    floor = f"levels off at {f['f_inf']:.1f} (95 % interval {f['low']:.1f}–{f['high']:.1f})"
     need = f["images_to_goal"]
     if np.isfinite(need):
-        return f"{_images(need)} images{_times(need, seen)}{_days(need, rate)}"
-    optimistic = f["images_to_goal_low"]
-    if np.isfinite(optimistic):
-        return (f"never by the fitted curve (its floor {f['f_inf']:.1f} lies above {f['goal']:g}); "
-                f"even the most hopeful end of its interval needs {_images(optimistic)} images"
-                f"{_times(optimistic, seen)}{_days(optimistic, rate)}")
-    return f"never: every resample of the curve levels off above {f['goal']:g}"
+        rate = row["sec_per_step"] / 32           # every run here uses batch 32
+        return (f"about {_images(need)} images{_times(need, max(row['images'], 1.0))}"
+                f"{_days(need, rate)}, as the fitted curve {floor}")
+    if f["low"] >= f["goal"]:
+        return f"never: the fitted curve {floor}, above {f['goal']:g}"
+    return (f"never by the fitted curve, which {floor}; the interval reaches below "
+            f"{f['goal']:g}, so this short curve cannot rule the goal out")
 
 
 def _kind(row: dict) -> str:
@@ -175,21 +174,38 @@ def table(rows: dict) -> dict:
     return out
 
 
-def plot(rows: dict, ax, floor: float | None = None, goal: float = 10.0):
-    """Every experiment's curve in the distance its fit uses, against thousands of images."""
+def plot(rows: dict, axes, floor: float | None = None, goal: float = 10.0):
+    """Two panels: every experiment's curve (the distance its fit uses) against images seen,
+    log-log; and, zoomed, the runs continued from the shipped state in the judge's features."""
+    overview, zoom = axes
+    start = None
     for name, row in rows.items():
         h = history(name)
-        key = row["fitted"]
-        ok = np.isfinite(h[key])
-        ax.plot(h["images"][ok] / 1e3, h[key][ok], "o-", ms=2.5, lw=1,
-                label=f"{row['label']} ({_kind(row)})")
-    ax.axhline(goal, ls=":", c="k", lw=1, label=f"goal ({goal:g})")
+        ok = np.isfinite(h[row["fitted"]])
+        overview.plot(h["images"][ok] / 1e3, h[row["fitted"]][ok], "o-", ms=2.5, lw=1,
+                      label=f"{row['label']} ({_kind(row)})")
+        if name in ("shipped", "augment", "projected"):
+            judged = np.isfinite(h["fd_judge"])
+            if judged.any():
+                zoom.plot(h["images"][judged] / 1e3, h["fd_judge"][judged], "o-", ms=3, lw=1,
+                          label=row["label"] + (", continued" if name == "shipped" else ""))
+                first = h["images"][judged][0] / 1e3
+                start = first if start is None else min(start, first)
+    overview.axhline(goal, ls=":", c="k", lw=1, label=f"goal ({goal:g})")
     if floor is not None:
-        ax.axhline(floor, ls="--", c="tab:green", lw=1, label="floor (renders vs renders)")
-    ax.set_yscale("log")
-    ax.set_xlabel("thousands of images seen")
-    ax.set_ylabel("Fréchet distance to renders")
-    ax.legend(fontsize=7, loc="upper right")
+        overview.axhline(floor, ls="--", c="tab:green", lw=1, label="floor (renders vs renders)")
+    overview.set_xscale("log")
+    overview.set_yscale("log")
+    overview.set_xlabel("thousands of images seen (log scale)")
+    overview.set_ylabel("Fréchet distance to renders")
+    overview.legend(fontsize=7, loc="lower left")
+    zoom.set_xlabel("thousands of images seen")
+    zoom.set_ylabel("FD, judge's features")
+    zoom.set_title("from the shipped state", fontsize=9)
+    if start is not None:
+        zoom.legend(fontsize=7)
+    else:
+        zoom.text(0.5, 0.5, "no continued run logged", ha="center", transform=zoom.transAxes)
 
 
 def arms_text(rows: dict) -> str:
