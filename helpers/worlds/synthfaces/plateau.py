@@ -149,8 +149,8 @@ def goal_text(row: dict) -> str:
         return (f"about {_images(need)} images{_times(need, max(row['images'], 1.0))}"
                 f"{_days(need, rate)}, as the fitted curve {floor}")
     if f["low"] >= f["goal"]:
-        return f"never: the fitted curve {floor}, above {f['goal']:g}"
-    return (f"never by the fitted curve, which {floor}; the interval reaches below "
+        return f"never, since the fitted curve {floor}, above {f['goal']:g}"
+    return (f"never by the fitted curve, which {floor}; but the interval reaches below "
             f"{f['goal']:g}, so this short curve cannot rule the goal out")
 
 
