@@ -12,6 +12,7 @@ class TinyWorld:
     """A random 16-px generator, a random small CLIP and a fixed random identity embedding."""
 
     name = "tiny"
+    version = "tiny-seed0"     # what a real world derives from its model files' hashes
     device = "cpu"
     info = {}
 
