@@ -60,7 +60,7 @@ def test_text_anchors_and_inversion_under_a_small_budget_match_one_batch(world, 
     chunked = anchors.optimise_prompts(world, starts, prompts, steps=3, progress=False)
     inv_chunked = inversion.invert(world, images, steps=3, progress=False)
     # the same maths in other batch shapes: float rounding, which Adam's normalised steps can
-    # lift to ~1e-5 on a coordinate whose gradient is near zero
-    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-4)
+    # lift to ~1e-4 on a coordinate whose gradient is near zero (CI once saw 1.02e-4)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=3e-4)
     torch.testing.assert_close(inv_chunked.codes, inv_whole.codes, rtol=0, atol=1e-5)
     torch.testing.assert_close(inv_chunked.pixel_error, inv_whole.pixel_error, rtol=0, atol=1e-6)

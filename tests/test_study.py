@@ -211,7 +211,9 @@ def test_committed_rows_recompute_by_their_key(world):
                           int(r["n_targets"]), int(r["target_seed"]), r["targets"])
         assert task.key == r["key"]
         row, _ = study.compute(task, world, methods=study.METHODS[:1])
-        assert row["energy"] == pytest.approx(r["energy"], abs=1e-3)
+        # anchors come from Adam steps whose float rounding varies with the thread schedule: a
+        # recompute on CI once moved a row's energy by 3.2e-3, so the bound leaves room for that
+        assert row["energy"] == pytest.approx(r["energy"], abs=6e-3)
         if source == "text":       # how far 1e-6 nudges of the start code move the fraction
             base = stability.load_table()["rows"][task.motion]
             spread = max(abs(m - base["base_monotonic"]) for m in base["nudged_monotonic"])
