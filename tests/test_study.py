@@ -203,7 +203,7 @@ def test_committed_rows_recompute_by_their_key(world):
     for r in rows:
         by_source.setdefault(r["source"], r)
     # "matched" rows do not recompute: the same key gave energy 0.672 here and 0.687 on CI
-    # against 0.684 committed, so something in their anchors is not seeded. Known bug, left
+    # vs 0.684 committed; their moves are seeded, their lengths come from text anchors. Left
     # open in the stop-34 note; its check is the xfail test below until it is found.
     for source in ("random", "text"):
         if source not in by_source:
@@ -287,7 +287,7 @@ def test_sources_are_compared_unpaired_over_the_micromotions_both_hold():
         study_stats.source_gain(rows, "oracle", "text")
 
 
-@pytest.mark.xfail(reason="matched-anchor rows do not recompute by their key (unseeded)",
+@pytest.mark.xfail(reason="matched rows do not recompute by key: seeded moves, lengths from text anchors",
                    strict=False)
 def test_matched_rows_recompute_by_their_key(world):
     r = next(r for r in _committed() if r["source"] == "matched")
