@@ -287,7 +287,8 @@ def test_sources_are_compared_unpaired_over_the_micromotions_both_hold():
         study_stats.source_gain(rows, "oracle", "text")
 
 
-@pytest.mark.xfail(reason="matched rows do not recompute by key: seeded moves, lengths from text anchors",
+@pytest.mark.xfail(reason="matched rows do not recompute by key: seeded moves, "
+                          "lengths from text anchors",
                    strict=False)
 def test_matched_rows_recompute_by_their_key(world):
     r = next(r for r in _committed() if r["source"] == "matched")
