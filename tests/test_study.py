@@ -197,6 +197,13 @@ def test_the_committed_table_is_of_the_shipped_world_and_complete_per_row():
             assert study.load_basis(study.TABLE, r["key"]).shape[0] == int(r["rank"])
 
 
+def _task_of(r: dict):
+    """The study task a committed row was computed from."""
+    return study.Task(r["source"], r["motion"], int(r["identity"]), int(r["seed"]),
+                      int(r["steps"]), int(r["clip_steps"]), int(r["rank"]),
+                      int(r["n_targets"]), int(r["target_seed"]), r["targets"])
+
+
 def test_committed_rows_recompute_by_their_key(world):
     rows = _committed()
     by_source = {}
@@ -209,9 +216,7 @@ def test_committed_rows_recompute_by_their_key(world):
         if source not in by_source:
             continue
         r = by_source[source]
-        task = study.Task(r["source"], r["motion"], int(r["identity"]), int(r["seed"]),
-                          int(r["steps"]), int(r["clip_steps"]), int(r["rank"]),
-                          int(r["n_targets"]), int(r["target_seed"]), r["targets"])
+        task = _task_of(r)
         assert task.key == r["key"]
         row, _ = study.compute(task, world, methods=study.METHODS[:1])
         # text anchors: Adam steps whose rounding varies with the thread schedule (1.1e-3 seen)
@@ -292,8 +297,6 @@ def test_sources_are_compared_unpaired_over_the_micromotions_both_hold():
                    strict=False)
 def test_matched_rows_recompute_by_their_key(world):
     r = next(r for r in _committed() if r["source"] == "matched")
-    task = study.Task(r["source"], r["motion"], int(r["identity"]), int(r["seed"]),
-                      int(r["steps"]), int(r["clip_steps"]), int(r["rank"]),
-                      int(r["n_targets"]), int(r["target_seed"]), r["targets"])
+    task = _task_of(r)
     row, _ = study.compute(task, world, methods=study.METHODS[:1])
     assert row["energy"] == pytest.approx(r["energy"], abs=1e-3)
