@@ -72,6 +72,13 @@ class Task:
         return (f"{self.source}.{self.motion}.{self.identity}."
                 f"{hashlib.sha256(params.encode()).hexdigest()[:8]}")
 
+    @classmethod
+    def of_row(cls, row: dict) -> "Task":
+        """The task a table row was computed from (its parameters are columns of the row)."""
+        kinds = {f.name: f.type for f in fields(cls)}
+        return cls(**{name: int(float(row[name])) if kind in ("int", int) else row[name]
+                      for name, kind in kinds.items()})
+
     def validate(self) -> "Task":
         from .vocabulary import IRRELEVANT_TEMPLATES, TEMPLATES
         if self.source not in SOURCES:
@@ -139,8 +146,9 @@ def start_code(world, task: Task):
     return world.sample_wplus(task.identity + 1, seed=task.seed, truncation=world.truncation)[-1:]
 
 
-def make_anchors(world, task: Task):
-    """The task's anchor matrix [rows, num_ws, d]."""
+def make_anchors(world, task: Task, nudge=None):
+    """The task's anchor matrix [rows, num_ws, d]; ``nudge`` (a tensor shaped like the start
+    code) is added to the start code first (see :func:`rounding_rows`)."""
     from . import anchors, subspaces
     from .vocabulary import IRRELEVANT_TEMPLATES, TEMPLATES
     if task.source == "random":
@@ -148,6 +156,8 @@ def make_anchors(world, task: Task):
     if task.source == "clips":
         return _clip_anchors(world, task)
     start = start_code(world, task)
+    if nudge is not None:
+        start = start + nudge.to(start)
     if task.source == "oracle":
         return anchors.oracle_anchors(world, start, task.motion, steps=task.steps, progress=False)[0]
     template = (IRRELEVANT_TEMPLATES if task.source == "irrelevant" else TEMPLATES)[task.motion]
@@ -155,6 +165,52 @@ def make_anchors(world, task: Task):
     if task.source == "matched":
         return subspaces.matched_random_anchors(a, seed=task.identity).reshape(a.shape).float()
     return a
+
+
+def rounding_rows(world, task: Task, nudges: int = 4, scale: float = 1e-6,
+                  methods=None) -> list[dict]:
+    """The task's row remade from start codes nudged by ``scale`` (nudge k drawn with
+    ``RandomState(k)``), scoring ``methods`` (default: the released pipeline only): how far
+    float rounding alone moves a row. Forty Adam steps amplify it, and another thread count or
+    CPU moves a text row about as much, so a committed row recomputes within this spread, not
+    bit for bit. Random rows use no start code and come out exact."""
+    if task.source == "clips":
+        raise ValueError("clips rows start from rendered frames, not a start code: "
+                         "their rounding spread is not measured by nudging one")
+    import torch
+    shape = start_code(world, task).shape
+    noise = [torch.from_numpy(np.random.RandomState(k).randn(*shape).astype(np.float32))
+             for k in range(1, nudges + 1)]
+    return [compute(task, world, METHODS[:1] if methods is None else methods,
+                    nudge=scale * n)[0] for n in noise]
+
+
+def rounding_report(key: str, out=TABLE, nudges: int = 8, world=None) -> list[str]:
+    """Lines comparing a committed row with its recompute here and with ``nudges`` remakes from
+    start codes nudged by 1e-6: what to expect when a row is remade on another machine."""
+    if nudges < 1:
+        raise ValueError(f"--nudges must be at least 1, got {nudges}")
+    rows = {r["key"]: r for r in read_rows(out)}
+    if key not in rows:
+        raise ValueError(f"no row {key!r} in {Path(out) / 'rows.csv'}: a key is a row's first "
+                         f"column (e.g. {next(iter(rows), 'text.smile.0.<hash>')})")
+    committed = rows[key]
+    task = Task.of_row(committed)
+    if task.targets != "generated":
+        raise ValueError(f"{key} scores styled targets; remake its generated row instead")
+    world = _world() if world is None else world
+    here = compute(task, world, METHODS[:1])[0]
+    nudged = [] if task.source == "random" else rounding_rows(world, task, nudges)
+    lines = [f"{key} (world {committed.get('world_version', '?')}; "
+             f"{nudges if nudged else 0} remakes from start codes nudged by 1e-6)"]
+    for column in ("energy", "monotonic_rpca_released"):
+        if column not in here:
+            continue
+        values = [r[column] for r in nudged]
+        spread = f", nudged {min(values):.4g}–{max(values):.4g}" if values else " (exact)"
+        lines.append(f"  {column}: committed {committed[column]:.4g}, here "
+                     f"{here[column]:.4g}{spread}")
+    return lines
 
 
 def _clip_anchors(world, task: Task, n_frames: int = 7):
@@ -189,16 +245,17 @@ def target_codes(world, task: Task):
 INVERT_STEPS = 50
 
 
-def compute(task: Task, world=None, methods=METHODS) -> tuple[dict, np.ndarray | None]:
+def compute(task: Task, world=None, methods=METHODS,
+            nudge=None) -> tuple[dict, np.ndarray | None]:
     """Run one task → (its row, its rank-``rank`` subspace [rank, features] or None for nulls
     and styled targets, whose subspace is the generated task's); ``methods``: the
     (decomposition, rule) pairs to score (a test remakes fewer; styled targets score the
-    paper's released pipeline only)."""
+    paper's released pipeline only); ``nudge``: added to the start code (:func:`rounding_rows`)."""
     import torch
     from . import decomposition, evaluation, subspaces
     world = _world() if world is None else world
     t0 = time.time()
-    a = make_anchors(world, task)
+    a = make_anchors(world, task, nudge)
     _maybe_fail(task)
     D = subspaces.flat_rows(a)
     L, _, _ = decomposition.robust_pca(D)
@@ -431,8 +488,16 @@ def main(argv=None) -> int:
     r.add_argument("--out", default=str(TABLE))
     s = sub.add_parser("summary", help="print the claims' statistics from a table")
     s.add_argument("--out", default=str(TABLE))
+    c = sub.add_parser("rounding", help="remake one row here, beside remakes from nudged "
+                                        "start codes: how far rounding moves it")
+    c.add_argument("key", help="a row's key (the first column of rows.csv)")
+    c.add_argument("--nudges", type=int, default=8)
+    c.add_argument("--out", default=str(TABLE))
     args = p.parse_args(argv)
     try:
+        if args.command == "rounding":
+            print("\n".join(rounding_report(args.key, args.out, args.nudges)))
+            return 0
         if args.command == "summary":
             from .study_stats import summary_lines
             print("\n".join(summary_lines(args.out)))
