@@ -159,6 +159,9 @@ def test_outlier_transfer_scores_corrupted_directions_at_the_clean_length(world)
         assert set(method) == {"clean", *evaluation.OUTLIER_CASES}
         assert method["clean"] >= 0.75
     assert out["rpca"]["rows 4, 8 (5 % of coordinates)"]["cosine"] > 0.9
+    for case in evaluation.OUTLIER_CASES:      # PCA has no iterations; sparse outliers converge
+        assert out["pca"][case]["unconverged"] == 0
+    assert out["rpca"]["rows 4, 8 (5 % of coordinates)"]["unconverged"] == 0
 
 
 def test_fd_bootstrap_gives_an_interval_around_each_distance(world):
